@@ -1,0 +1,137 @@
+"""The WSGI adapter (PEP 3333): ``environ`` in, ``start_response`` + iterable out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._bridge import drive_sync, iterate_async, run_coroutine
+from .datastructures import Address
+from .requests import ClientDisconnect, Request
+from .responses import STATUS_LINES, Response
+
+if TYPE_CHECKING:
+    from ._types import StartResponse, WSGIEnvironment
+    from .app import App
+
+_CHUNK_SIZE = 64 * 1024
+
+
+def _decode_environ_path(value: str) -> str:
+    # PEP 3333 hands paths over as latin-1 decoded bytes; URLs carry UTF-8.
+    # Undecodable bytes become U+FFFD, as uvicorn does for ASGI's path.
+    if value.isascii():
+        return value
+    return value.encode("latin-1").decode("utf-8", "replace")
+
+
+class WSGIAdapter:
+    """The App's WSGI callable."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        app = self.app
+        method = environ["REQUEST_METHOD"]
+        path = _decode_environ_path(environ.get("PATH_INFO") or "/")
+        root_path = _decode_environ_path(environ.get("SCRIPT_NAME", ""))
+        route, params, error = app._resolve(method, path)
+        request = Request(app, WSGISource(environ), method, path, root_path, params, route)
+        dispatch = app._respond(request, error, False)
+        response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
+        return _send(response, start_response, method == "HEAD")
+
+
+def _send(response: Response, start_response: StartResponse, head: bool) -> Iterable[bytes]:
+    start_response(STATUS_LINES[response.status_code], response.raw_headers)
+    stream = response.stream
+    if stream is None:
+        return [] if head else [response.body]
+    chunks: Iterable[Any] = iterate_async(stream) if hasattr(stream, "__aiter__") else stream  # type: ignore[arg-type]
+    if head:
+        _close(chunks)
+        return []
+    return _encode_chunks(chunks)
+
+
+def _encode_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
+    # A generator, so that the server's close() (PEP 3333) reaches the
+    # response's own iterator through the finally clause.
+    try:
+        for chunk in chunks:
+            yield chunk.encode() if isinstance(chunk, str) else chunk
+    finally:
+        _close(chunks)
+
+
+def _close(chunks: object) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+class WSGISource:
+    """A request's view of ``environ``."""
+
+    __slots__ = ("environ",)
+    interface = "wsgi"
+
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self.environ = environ
+
+    def header_items(self) -> list[tuple[str, str]]:
+        items = []
+        for key, value in self.environ.items():
+            if key.startswith("HTTP_"):
+                if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                    continue
+                items.append((key[5:].replace("_", "-").lower(), value))
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+                items.append((key.replace("_", "-").lower(), value))
+        return items
+
+    def query_string(self) -> str:
+        return self.environ.get("QUERY_STRING", "")  # type: ignore[no-any-return]
+
+    def scheme(self) -> str:
+        return self.environ.get("wsgi.url_scheme", "http")  # type: ignore[no-any-return]
+
+    def server(self) -> tuple[str, int | None] | None:
+        name = self.environ.get("SERVER_NAME")
+        if not name:
+            return None
+        port = self.environ.get("SERVER_PORT", "")
+        return name, int(port) if port.isdigit() else None
+
+    def client(self) -> Address | None:
+        host = self.environ.get("REMOTE_ADDR")
+        if not host:
+            return None
+        port = str(self.environ.get("REMOTE_PORT", ""))
+        return Address(host, int(port) if port.isdigit() else None)
+
+    def iter_body(self) -> Iterator[bytes]:
+        stream = self.environ["wsgi.input"]
+        declared = self.environ.get("CONTENT_LENGTH", "")
+        if declared and declared.isdigit():
+            remaining = int(declared)
+            while remaining > 0:
+                chunk = stream.read(min(_CHUNK_SIZE, remaining))
+                if not chunk:
+                    raise ClientDisconnect()
+                remaining -= len(chunk)
+                yield chunk
+        elif self.environ.get("wsgi.input_terminated"):
+            # The server de-chunked the body and marks its end with EOF.
+            while chunk := stream.read(_CHUNK_SIZE):
+                yield chunk
+        # PEP 3333: without Content-Length the application must not read.
+
+    async def aiter_body(self) -> AsyncIterator[bytes]:
+        # An async handler under WSGI runs on a loop that belongs to this worker
+        # thread and serves only this request, so a blocking read stalls no one.
+        for chunk in self.iter_body():
+            yield chunk

@@ -1,0 +1,359 @@
+"""The request: one class for both interfaces, parsed lazily.
+
+An interface adapter hands the request a :class:`RequestSource`, its view of
+the server's request (``environ`` for WSGI, ``scope``/``receive`` for ASGI);
+everything else here is plain HTTP. Nothing is read or parsed until asked,
+and nothing is read or parsed twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+from .cookies import parse_cookie_header
+from .datastructures import Address, Headers, QueryParams
+from .exceptions import HTTPException
+from .forms import FormData, parse_urlencoded
+
+if TYPE_CHECKING:
+    from .app import App
+    from .routing import Route
+
+
+class RequestSource(Protocol):
+    """What an interface adapter provides for a request beyond method and path."""
+
+    interface: str
+
+    def header_items(self) -> list[tuple[str, str]]:
+        """Header (name, value) pairs; values are latin-1 decoded bytes."""
+
+    def query_string(self) -> str:
+        """The raw query string, latin-1 decoded."""
+
+    def scheme(self) -> str: ...
+
+    def server(self) -> tuple[str, int | None] | None: ...
+
+    def client(self) -> Address | None: ...
+
+    def iter_body(self) -> Iterator[bytes]:
+        """The body's chunks, read on demand from sync code."""
+
+    def aiter_body(self) -> AsyncIterator[bytes]:
+        """The body's chunks, read on demand from async code."""
+
+
+class ClientDisconnect(HTTPException):
+    """The client went away before the body was read to the end."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "Client disconnected")
+
+
+_URL_PATH_SAFE = "/!$&'()*+,;=:@~"
+_JSON_TYPES = ("application/json",)
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class Request:
+    """An HTTP request, the same under WSGI and ASGI."""
+
+    __slots__ = (
+        "_body",
+        "_consumed",
+        "_cookies",
+        "_form",
+        "_headers",
+        "_json",
+        "_query",
+        "_source",
+        "app",
+        "method",
+        "path",
+        "path_params",
+        "root_path",
+        "route",
+    )
+
+    def __init__(
+        self,
+        app: App,
+        source: RequestSource,
+        method: str,
+        path: str,
+        root_path: str,
+        path_params: dict[str, Any],
+        route: Route | None,
+    ) -> None:
+        self.app = app
+        self._source = source
+        #: The method, upper-case (``"GET"``).
+        self.method = method
+        #: The path below the app's mount point, percent-decoded (``PATH_INFO``).
+        self.path = path
+        #: Where the app is mounted (``SCRIPT_NAME``, ASGI ``root_path``), or ``""``.
+        self.root_path = root_path
+        #: Converted values of the route's placeholders.
+        self.path_params = path_params
+        #: The matched route, or None (404, 405 and automatic OPTIONS).
+        self.route = route
+
+    # -- where the request came from -------------------------------------------------
+
+    @property
+    def interface(self) -> str:
+        """``"wsgi"`` or ``"asgi"``: which interface is serving this request."""
+        return self._source.interface
+
+    @property
+    def headers(self) -> Headers:
+        try:
+            return self._headers
+        except AttributeError:
+            self._headers = Headers(self._source.header_items())
+            return self._headers
+
+    @property
+    def query_params(self) -> QueryParams:
+        """Decoded query parameters; a malformed query string gives 400."""
+        try:
+            return self._query
+        except AttributeError:
+            pairs = parse_urlencoded(self._source.query_string(), max_fields=None, what="query string")
+            self._query = QueryParams(pairs)
+            return self._query
+
+    @property
+    def query_string(self) -> str:
+        """The raw query string, as sent (percent-escapes kept)."""
+        return self._source.query_string()
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        try:
+            return self._cookies
+        except AttributeError:
+            cookies: dict[str, str] = {}
+            for header in self.headers.getlist("cookie"):
+                parse_cookie_header(header, cookies)
+            self._cookies = cookies
+            return cookies
+
+    @property
+    def client(self) -> Address | None:
+        """The peer's (host, port), or None when the server does not say."""
+        return self._source.client()
+
+    @property
+    def scheme(self) -> str:
+        return self._source.scheme()
+
+    @property
+    def host(self) -> str:
+        """The Host header, or the server's own name and port without one."""
+        host = self.headers.get("host")
+        if host:
+            return host
+        server = self._source.server()
+        if server is None:
+            return ""
+        name, port = server
+        default = {"http": 80, "https": 443}.get(self.scheme)
+        return name if port is None or port == default else f"{name}:{port}"
+
+    @property
+    def url(self) -> str:
+        """The full URL: scheme, host, root path, path and query string."""
+        query = self._source.query_string()
+        url = f"{self.scheme}://{self.host}{quote(self.root_path + self.path, safe=_URL_PATH_SAFE)}"
+        return f"{url}?{query}" if query else url
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower-case and without parameters."""
+        return self.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of a named route as the client must request it (root path included)."""
+        return self.root_path + self.app.url_path_for(name, **params)
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The absolute URL of a named route."""
+        path = quote(self.url_path_for(name, **params), safe=_URL_PATH_SAFE + "%")
+        return f"{self.scheme}://{self.host}{path}"
+
+    # -- the body ------------------------------------------------------------------
+
+    def _body_limit(self) -> int | None:
+        route = self.route
+        if route is not None and isinstance(route.max_body_size, int | None):
+            return route.max_body_size
+        return self.app.max_body_size
+
+    def _start_reading(self) -> int | None:
+        """Check the body may be read, and its declared size; return the limit."""
+        if getattr(self, "_consumed", False):
+            raise RuntimeError("the request body was already consumed by stream()")
+        self._consumed = True
+        limit = self._body_limit()
+        declared = self.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit() or not declared.isascii():
+                raise HTTPException(400, "Invalid Content-Length header")
+            if limit is not None and int(declared) > limit:
+                raise _too_large(limit)
+        return limit
+
+    def stream(self) -> Iterator[bytes]:
+        """The body's chunks as they arrive, without buffering them (sync)."""
+        try:
+            body = self._body
+        except AttributeError:
+            pass
+        else:
+            if body:
+                yield body
+            return
+        limit = self._start_reading()
+        received = 0
+        for chunk in self._source.iter_body():
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise _too_large(limit)
+            if chunk:
+                yield chunk
+
+    async def astream(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive, without buffering them (async)."""
+        try:
+            body = self._body
+        except AttributeError:
+            pass
+        else:
+            if body:
+                yield body
+            return
+        limit = self._start_reading()
+        received = 0
+        async for chunk in self._source.aiter_body():
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise _too_large(limit)
+            if chunk:
+                yield chunk
+
+    def body(self) -> bytes:
+        """The whole body (read once, then kept)."""
+        try:
+            return self._body
+        except AttributeError:
+            self._body = b"".join(self.stream())
+            return self._body
+
+    async def abody(self) -> bytes:
+        try:
+            return self._body
+        except AttributeError:
+            self._body = b"".join([chunk async for chunk in self.astream()])
+            return self._body
+
+    def text(self) -> str:
+        """The body decoded with the charset of its Content-Type (UTF-8 by default)."""
+        return self._decode(self.body())
+
+    async def atext(self) -> str:
+        return self._decode(await self.abody())
+
+    def json(self) -> Any:
+        """The body parsed as JSON; needs a JSON Content-Type (else 415), 400 if invalid."""
+        try:
+            return self._json
+        except AttributeError:
+            self._expect_json()
+            self._json = _parse_json(self.body())
+            return self._json
+
+    async def ajson(self) -> Any:
+        try:
+            return self._json
+        except AttributeError:
+            self._expect_json()
+            self._json = _parse_json(await self.abody())
+            return self._json
+
+    def form(self) -> FormData:
+        """The fields of a url-encoded form body (415 for another Content-Type)."""
+        try:
+            return self._form
+        except AttributeError:
+            self._expect_form()
+            self._form = self._parse_form(self.body())
+            return self._form
+
+    async def aform(self) -> FormData:
+        try:
+            return self._form
+        except AttributeError:
+            self._expect_form()
+            self._form = self._parse_form(await self.abody())
+            return self._form
+
+    def _decode(self, body: bytes) -> str:
+        charset = "utf-8"
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset":
+                charset = value.strip().strip('"') or charset
+        try:
+            return body.decode(charset)
+        except LookupError:
+            raise HTTPException(400, f"Unknown charset: {charset[:40]!r}") from None
+        except UnicodeDecodeError:
+            raise HTTPException(400, f"Request body is not valid {charset[:40]}") from None
+
+    def _expect_json(self) -> None:
+        media_type = self.content_type
+        if media_type not in _JSON_TYPES and not media_type.endswith("+json"):
+            raise HTTPException(415, "Expected a JSON body (Content-Type: application/json)")
+
+    def _expect_form(self) -> None:
+        media_type = self.content_type
+        if media_type == "multipart/form-data":
+            raise HTTPException(415, "multipart/form-data bodies are not supported yet")
+        if media_type != _FORM_TYPE:
+            raise HTTPException(415, f"Expected a form body (Content-Type: {_FORM_TYPE})")
+
+    def _parse_form(self, body: bytes) -> FormData:
+        pairs = parse_urlencoded(
+            body.decode("latin-1"), max_fields=self.app.max_form_fields, what="form body"
+        )
+        return FormData(pairs)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.root_path}{self.path}>"
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"Request body is larger than max_body_size ({limit} bytes)")
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise HTTPException(400, "Invalid JSON: the body is empty")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else _json_reason(exc)
+        raise HTTPException(400, f"Invalid JSON: {reason}") from None
+
+
+def _json_reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not valid UTF-8"
+    return "number or string out of range"

@@ -1,0 +1,312 @@
+"""Responses: a status, headers and a body (bytes, or a stream of chunks)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+from .cookies import SameSite, format_set_cookie
+
+HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
+Content = Iterable[bytes | str] | AsyncIterable[bytes | str]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_UNSAFE_VALUE = re.compile(r"[\x00\r\n]")
+
+#: "200 OK" and friends, for WSGI's status line.
+STATUS_LINES: dict[int, str] = {}
+for _code in range(100, 600):
+    try:
+        STATUS_LINES[_code] = f"{_code} {HTTPStatus(_code).phrase}"
+    except ValueError:
+        STATUS_LINES[_code] = f"{_code} Unknown"
+
+#: Statuses that never carry a body (RFC 9110 §6.4.1).
+BODILESS_STATUSES = frozenset({*range(100, 200), 204, 304})
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse header names that are not tokens and values with CR, LF or NUL.
+
+    Such a value would let whoever controls it end the header and inject
+    others (response splitting), so it is an error, never sent.
+    """
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise ValueError(f"invalid header name: {name!r}")
+    if not isinstance(value, str):
+        raise TypeError(f"header {name!r} must be a str, not {type(value).__name__}")
+    if _UNSAFE_VALUE.search(value):
+        raise ValueError(f"header {name!r} contains CR, LF or NUL: {value!r}")
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {name!r} is not latin-1 encodable: {value!r}") from None
+
+
+class MutableHeaders:
+    """Live, case-insensitive view of a response's header list."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        for key, value in self._items:
+            if key == name:
+                return value
+        return default
+
+    def getlist(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self._items if key == name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __setitem__(self, name: str, value: str) -> None:
+        """Replace every value of ``name`` with ``value``."""
+        check_header(name, value)
+        name = name.lower()
+        self._items[:] = [(k, v) for k, v in self._items if k != name]
+        self._items.append((name, value))
+
+    def __delitem__(self, name: str) -> None:
+        name = name.lower()
+        self._items[:] = [(k, v) for k, v in self._items if k != name]
+
+    def append(self, name: str, value: str) -> None:
+        """Add a value, keeping the others (for headers such as Set-Cookie)."""
+        check_header(name, value)
+        self._items.append((name.lower(), value))
+
+    def setdefault(self, name: str, value: str) -> str:
+        existing = self.get(name)
+        if existing is not None:
+            return existing
+        self.append(name, value)
+        return value
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([key for key, _ in self._items])
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"MutableHeaders({self._items!r})"
+
+
+class Response:
+    """A response with a body known in full.
+
+    ``body`` may be bytes or str (encoded as UTF-8). ``media_type`` sets
+    Content-Type (``charset=utf-8`` is added for text types); Content-Length
+    is always set, except for statuses that have no body.
+    """
+
+    __slots__ = ("body", "raw_headers", "status_code", "stream")
+
+    media_type: str | None = None
+
+    def __init__(
+        self,
+        body: bytes | str = b"",
+        status: int = 200,
+        headers: HeadersInput = None,
+        media_type: str | None = None,
+    ) -> None:
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"invalid status code: {status!r}")
+        self.status_code = status
+        self.body = body.encode() if isinstance(body, str) else bytes(body)
+        #: For streaming responses, the chunks; None when ``body`` is all.
+        self.stream: Content | None = None
+        #: (lower-case name, value) pairs, in order, as they will be sent.
+        self.raw_headers: list[tuple[str, str]] = _collect_headers(headers)
+        self._add_entity_headers(media_type or self.media_type, len(self.body))
+
+    def _add_entity_headers(self, media_type: str | None, length: int | None) -> None:
+        if self.status_code in BODILESS_STATUSES:
+            if self.body:
+                raise ValueError(f"a {self.status_code} response cannot have a body")
+            return
+        if self.raw_headers:
+            present = {name for name, _ in self.raw_headers}
+            if media_type is not None and "content-type" not in present:
+                self.raw_headers.append(("content-type", _with_charset(media_type)))
+            if length is not None and "content-length" not in present:
+                self.raw_headers.append(("content-length", str(length)))
+            return
+        if media_type is not None:
+            self.raw_headers.append(("content-type", _with_charset(media_type)))
+        if length is not None:
+            self.raw_headers.append(("content-length", str(length)))
+
+    @property
+    def headers(self) -> MutableHeaders:
+        return MutableHeaders(self.raw_headers)
+
+    @property
+    def status(self) -> int:
+        return self.status_code
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: datetime | float | str | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: SameSite | None = "lax",
+    ) -> None:
+        """Add a Set-Cookie header; invalid names or values raise ValueError."""
+        self.raw_headers.append(
+            (
+                "set-cookie",
+                format_set_cookie(
+                    key,
+                    value,
+                    max_age=max_age,
+                    expires=expires,
+                    path=path,
+                    domain=domain,
+                    secure=secure,
+                    httponly=httponly,
+                    samesite=samesite,
+                ),
+            )
+        )
+
+    def delete_cookie(
+        self,
+        key: str,
+        *,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: SameSite | None = "lax",
+    ) -> None:
+        """Tell the client to drop a cookie (same path and domain as when set)."""
+        self.set_cookie(
+            key,
+            "",
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status_code}>"
+
+
+def _with_charset(media_type: str) -> str:
+    if media_type.startswith("text/") and "charset=" not in media_type:
+        return f"{media_type}; charset=utf-8"
+    return media_type
+
+
+def _collect_headers(headers: HeadersInput) -> list[tuple[str, str]]:
+    if not headers:
+        return []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    collected = []
+    for name, value in pairs:
+        check_header(name, value)
+        collected.append((name.lower(), value))
+    return collected
+
+
+class PlainTextResponse(Response):
+    __slots__ = ()
+    media_type = "text/plain"
+
+
+class HTMLResponse(Response):
+    __slots__ = ()
+    media_type = "text/html"
+
+
+class JSONResponse(Response):
+    """``content`` serialised as compact UTF-8 JSON (NaN and Infinity refused)."""
+
+    __slots__ = ()
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        content: Any,
+        status: int = 200,
+        headers: HeadersInput = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(dump_json(content), status, headers, media_type)
+
+
+def dump_json(content: Any) -> bytes:
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+
+
+class RedirectResponse(Response):
+    """Redirect to ``url`` (302 by default; 307/308 keep the method and body)."""
+
+    __slots__ = ()
+    media_type = "text/plain"
+
+    def __init__(self, url: str, status: int = 302, headers: HeadersInput = None) -> None:
+        if not 300 <= status <= 399:
+            raise ValueError(f"a redirect needs a 3xx status, not {status}")
+        location = quote(url, safe=":/%#?=@[]!$&'()*+,;~")
+        super().__init__(b"", status, [*_collect_headers(headers), ("location", location)])
+
+
+class StreamingResponse(Response):
+    """A body sent chunk by chunk from a sync or async iterable.
+
+    Sync iterables run in the thread pool under ASGI and async ones on the
+    worker thread's loop under WSGI, so either kind works under both.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        content: Content,
+        status: int = 200,
+        headers: HeadersInput = None,
+        media_type: str | None = None,
+    ) -> None:
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"invalid status code: {status!r}")
+        self.status_code = status
+        self.body = b""
+        self.stream = content
+        self.raw_headers = _collect_headers(headers)
+        self._add_entity_headers(media_type or self.media_type, None)
