@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._bridge import call_async_from_thread
@@ -69,7 +69,7 @@ class ASGIAdapter:
         if hasattr(stream, "__aiter__"):
             chunks: AsyncIterable[Any] = stream  # type: ignore[assignment]
         else:
-            chunks = self.app.thread_pool.iterate(stream)  # type: ignore[arg-type]
+            chunks = self.app.thread_pool.iterate(stream)
         if head:
             await _aclose(chunks)
         else:

@@ -206,7 +206,9 @@ class App:
 
     # -- dispatch (interface independent) ------------------------------------------------
 
-    def _resolve(self, method: str, path: str) -> tuple[Route | None, dict[str, Any], HTTPException | None]:
+    def _resolve(
+        self, method: str, path: str
+    ) -> tuple[Route | None, dict[str, Any], HTTPException | None]:
         """Match a request: (route, params, None) or (None, {}, the error to answer with)."""
         try:
             route, params = self.router.match(method, path)
@@ -266,7 +268,9 @@ class App:
             except Exception as handler_exc:
                 if isinstance(handler_exc, HTTPException) and handler_exc is not exc:
                     return self._default_error_response(request, handler_exc)
-                logger.exception("Exception in error handler for %s %s", request.method, request.path)
+                logger.exception(
+                    "Exception in error handler for %s %s", request.method, request.path
+                )
                 return self._server_error(handler_exc)
         return self._default_error_response(request, exc)
 
@@ -352,7 +356,7 @@ def to_response(result: Any) -> Response:
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"invalid status code: {status!r}")
         response.status_code = status
-        for name, value in (headers.items() if isinstance(headers, Mapping) else headers or ()):
+        for name, value in headers.items() if isinstance(headers, Mapping) else headers or ():
             response.headers[name] = value
         return response
     raise TypeError(f"a handler cannot return {type(result).__name__!r}")

@@ -79,6 +79,15 @@ class Request:
         "route",
     )
 
+    # Filled in on first use (unset slots raise AttributeError until then).
+    _headers: Headers
+    _query: QueryParams
+    _cookies: dict[str, str]
+    _body: bytes
+    _json: Any
+    _form: FormData
+    _consumed: bool
+
     def __init__(
         self,
         app: App,
@@ -123,7 +132,9 @@ class Request:
         try:
             return self._query
         except AttributeError:
-            pairs = parse_urlencoded(self._source.query_string(), max_fields=None, what="query string")
+            pairs = parse_urlencoded(
+                self._source.query_string(), max_fields=None, what="query string"
+            )
             self._query = QueryParams(pairs)
             return self._query
 
@@ -169,7 +180,9 @@ class Request:
     def url(self) -> str:
         """The full URL: scheme, host, root path, path and query string."""
         query = self._source.query_string()
-        url = f"{self.scheme}://{self.host}{quote(self.root_path + self.path, safe=_URL_PATH_SAFE)}"
+        url = (
+            f"{self.scheme}://{self.host}{quote(self.root_path + self.path, safe=_URL_PATH_SAFE)}"
+        )
         return f"{url}?{query}" if query else url
 
     @property

@@ -269,9 +269,7 @@ class JSONResponse(Response):
 
 
 def dump_json(content: Any) -> bytes:
-    return json.dumps(
-        content, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    ).encode()
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 class RedirectResponse(Response):

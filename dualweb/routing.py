@@ -48,7 +48,7 @@ class Route:
         methods: Iterable[str],
         name: str | None = None,
         inline: bool | None = None,
-        max_body_size: int | None | object = None,
+        max_body_size: int | object | None = None,
         converters: Mapping[str, type[Converter]] = DEFAULT_CONVERTERS,
         options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -162,7 +162,7 @@ class _Segment:
             return None
         values: dict[str, Any] = {}
         try:
-            for name, converter in zip(self.names, self.converters):
+            for name, converter in zip(self.names, self.converters, strict=True):
                 values[name] = converter.to_python(found.group(name))
         except ValueError:
             return None
@@ -245,8 +245,7 @@ class Router:
         for method in route.methods:
             existing = methods.get(method)
             # A GET route answers HEAD implicitly; an explicit HEAD route may replace that.
-            implicit_head = method == "HEAD" and "HEAD" not in existing.methods if existing else False
-            if existing is not None and not implicit_head:
+            if existing is not None and not (method == "HEAD" and "HEAD" not in existing.methods):
                 raise ValueError(
                     f"duplicate route: {method} {route.path} is already handled by "
                     f"{existing.name!r}"

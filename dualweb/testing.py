@@ -106,7 +106,9 @@ class _WSGITransport(httpx.BaseTransport):
             environ[key] = f"{environ[key]},{text}" if key in environ else text
         started: list[Any] = []
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             started[:] = [status, headers]
             return lambda data: None
 
@@ -179,7 +181,10 @@ class _ASGITransport(httpx.BaseTransport):
             "query_string": query,
             "root_path": "",
             "headers": [(name.lower(), value) for name, value in request.headers.raw],
-            "server": (request.url.host, request.url.port or {"https": 443}.get(request.url.scheme, 80)),
+            "server": (
+                request.url.host,
+                request.url.port or {"https": 443}.get(request.url.scheme, 80),
+            ),
             "client": self.client,
         }
         exchange = _Exchange(body)

@@ -1,8 +1,8 @@
 """The smallest dualweb app, served unchanged by WSGI and ASGI servers.
 
-    uvicorn examples.hello:app            # ASGI
-    gunicorn examples.hello:app           # WSGI (sync worker)
-    gunicorn -k asgi examples.hello:app   # gunicorn's own ASGI worker
+uvicorn examples.hello:app            # ASGI
+gunicorn examples.hello:app           # WSGI (sync worker)
+gunicorn -k asgi examples.hello:app   # gunicorn's own ASGI worker
 """
 
 from dualweb import App
