@@ -94,6 +94,8 @@ class _WSGITransport(httpx.BaseTransport):
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            # As gunicorn does: the body ends at EOF even without Content-Length.
+            "wsgi.input_terminated": True,
         }
         for name, value in request.headers.raw:
             key = name.decode("latin-1").upper().replace("-", "_")

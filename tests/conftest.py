@@ -1,0 +1,42 @@
+"""Shared fixtures: every HTTP behaviour test runs under WSGI and ASGI.
+
+WSGI runs inside ``wsgiref.validate.validator`` so a PEP 3333 violation fails
+the test; ASGI runs with blockbuster on, so a blocking call on the event loop
+fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+from wsgiref.validate import validator
+
+import pytest
+from blockbuster import blockbuster_ctx
+
+from dualweb import App
+from dualweb.testing import TestClient
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def interface(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_client(interface: str) -> Iterator[ClientFactory]:
+    clients: list[TestClient] = []
+
+    def make(app: App, **kwargs: Any) -> TestClient:
+        client = TestClient(app, interface, wrap_wsgi=validator, **kwargs)  # type: ignore[arg-type]
+        clients.append(client)
+        return client
+
+    guard: AbstractContextManager[Any] = blockbuster_ctx() if interface == "asgi" else nullcontext()
+    with guard:
+        yield make
+    for client in clients:
+        client.close()
