@@ -191,7 +191,7 @@ class Router:
 
     def add(self, route: Route) -> None:
         """Register ``route``; conflicting registrations fail here, not per request."""
-        known = self._by_name.get(route.name)
+        known = self._by_name.get(route.name) if route.name != "<lambda>" else None
         if known is not None and known.endpoint is not route.endpoint:
             raise ValueError(
                 f"route name {route.name!r} is already used by {known.path!r}; "
@@ -203,7 +203,8 @@ class Router:
             methods = self._node_methods(route)
         self._bind_methods(route, methods)
         self.routes.append(route)
-        self._by_name.setdefault(route.name, route)
+        if route.name != "<lambda>":  # lambdas have no name to look them up by
+            self._by_name.setdefault(route.name, route)
 
     def _node_methods(self, route: Route) -> dict[str, Route]:
         segments = _split_parts(route)
