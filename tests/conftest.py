@@ -35,7 +35,9 @@ def make_client(interface: str) -> Iterator[ClientFactory]:
         clients.append(client)
         return client
 
-    guard: AbstractContextManager[Any] = blockbuster_ctx() if interface == "asgi" else nullcontext()
+    guard: AbstractContextManager[Any] = (
+        blockbuster_ctx() if interface == "asgi" else nullcontext()
+    )
     with guard:
         yield make
     for client in clients:

@@ -169,7 +169,9 @@ def test_sync_handler_under_asgi_does_not_block_the_loop_or_serialize():
             async def send(message):
                 sent.append(message)
 
-            await app({"type": "http", "method": "GET", "path": "/sleep", "headers": []}, receive, send)
+            await app(
+                {"type": "http", "method": "GET", "path": "/sleep", "headers": []}, receive, send
+            )
             return sent[0]["status"]
 
         started = time.perf_counter()
@@ -191,7 +193,7 @@ def test_drive_sync_refuses_a_coroutine_that_suspends():
 
 
 def test_thread_pool_validates_its_size():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         ThreadPool(0)
     assert ThreadPool(3).size == 3
 

@@ -27,7 +27,7 @@ def test_http_exception_and_abort(make_client):
 
 
 def test_http_exception_validation_and_repr():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="4xx or 5xx"):
         HTTPException(200)
     exc = HTTPException(599)
     assert exc.detail == "Error"
@@ -145,7 +145,7 @@ def test_failing_error_handler_gives_a_generic_500(make_client, caplog):
 
 
 def test_error_handler_keys_are_validated():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="4xx and 5xx"):
         App().add_error_handler(302, lambda request, exc: None)
 
 

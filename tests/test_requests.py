@@ -174,7 +174,9 @@ def test_undecodable_text_is_400(client):
     response = client.post("/text", content=b"\xff\xfe\xfa")
     assert response.status_code == 400
     assert response.text == "Request body is not valid utf-8"
-    response = client.post("/text", content=b"x", headers={"Content-Type": "text/plain; charset=nope"})
+    response = client.post(
+        "/text", content=b"x", headers={"Content-Type": "text/plain; charset=nope"}
+    )
     assert response.status_code == 400
     assert "Unknown charset" in response.text
 
@@ -194,7 +196,10 @@ def test_json(client, path):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"{", "Invalid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        (
+            b"{",
+            "Invalid JSON: Expecting property name enclosed in double quotes at line 1 column 2",
+        ),
         (b"", "Invalid JSON: the body is empty"),
         (b"\xff\xfe{", None),
         (b"[" * 100_000 + b"]" * 100_000, "Invalid JSON: nested too deeply"),
@@ -371,5 +376,7 @@ def test_inline_handler_may_use_an_already_read_body(make_client):
 
 def test_json_body_round_trip_large(client):
     payload = {"items": list(range(20_000))}
-    response = client.post("/ajson", content=json.dumps(payload), headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/ajson", content=json.dumps(payload), headers={"Content-Type": "application/json"}
+    )
     assert response.json() == {"got": payload}

@@ -8,7 +8,6 @@ from dualweb import App, Converter, HTTPException
 from dualweb.routing import Router
 
 
-
 def make_app() -> App:
     app = App()
 

@@ -28,7 +28,7 @@ def test_blocking_call_on_the_loop_fails_asgi_tests(make_client, interface):
 
 
 def test_unknown_interface_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="interface must be"):
         TestClient(App(), "cgi")  # type: ignore[arg-type]
 
 
@@ -133,7 +133,10 @@ def test_client_disconnect_while_reading_the_body_under_asgi():
 
     async def run() -> None:
         messages = iter(
-            [{"type": "http.request", "body": b"part", "more_body": True}, {"type": "http.disconnect"}]
+            [
+                {"type": "http.request", "body": b"part", "more_body": True},
+                {"type": "http.disconnect"},
+            ]
         )
 
         async def receive():
@@ -143,7 +146,9 @@ def test_client_disconnect_while_reading_the_body_under_asgi():
             if message["type"] == "http.response.start":
                 seen.append(message["status"])
 
-        await app({"type": "http", "method": "POST", "path": "/upload", "headers": []}, receive, send)
+        await app(
+            {"type": "http", "method": "POST", "path": "/upload", "headers": []}, receive, send
+        )
 
     asyncio.run(run())
     assert seen == [400]
