@@ -132,15 +132,18 @@ class Response:
         headers: HeadersInput = None,
         media_type: str | None = None,
     ) -> None:
+        self._start(status, body.encode() if isinstance(body, str) else bytes(body), headers)
+        #: For streaming responses, the chunks; None when ``body`` is all.
+        self.stream: Content | None = None
+        self._add_entity_headers(media_type or self.media_type, len(self.body))
+
+    def _start(self, status: int, body: bytes, headers: HeadersInput) -> None:
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"invalid status code: {status!r}")
         self.status_code = status
-        self.body = body.encode() if isinstance(body, str) else bytes(body)
-        #: For streaming responses, the chunks; None when ``body`` is all.
-        self.stream: Content | None = None
+        self.body = body
         #: (lower-case name, value) pairs, in order, as they will be sent.
         self.raw_headers: list[tuple[str, str]] = _collect_headers(headers)
-        self._add_entity_headers(media_type or self.media_type, len(self.body))
 
     def _add_entity_headers(self, media_type: str | None, length: int | None) -> None:
         if self.status_code in BODILESS_STATUSES:
@@ -301,10 +304,6 @@ class StreamingResponse(Response):
         headers: HeadersInput = None,
         media_type: str | None = None,
     ) -> None:
-        if not isinstance(status, int) or not 100 <= status <= 599:
-            raise ValueError(f"invalid status code: {status!r}")
-        self.status_code = status
-        self.body = b""
+        self._start(status, b"", headers)
         self.stream = content
-        self.raw_headers = _collect_headers(headers)
         self._add_entity_headers(media_type or self.media_type, None)
