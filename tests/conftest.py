@@ -12,8 +12,10 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from wsgiref.validate import validator
 
+import logging
+
 import pytest
-from blockbuster import blockbuster_ctx
+from blockbuster import BlockingError, blockbuster_ctx
 
 from dualweb import App
 from dualweb.testing import TestClient

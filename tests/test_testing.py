@@ -19,6 +19,7 @@ def test_blocking_call_on_the_loop_fails_asgi_tests(make_client, interface):
         time.sleep(0.001)
         return "slept on the loop"
 
+    make_client.allow_blocking = True  # this test provokes it on purpose
     response = make_client(app).get("/blocks")
     if interface == "asgi":
         # blockbuster raised inside the handler: the app answered 500.
