@@ -7,12 +7,11 @@ fails the test.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from wsgiref.validate import validator
-
-import logging
 
 import pytest
 from blockbuster import BlockingError, blockbuster_ctx
@@ -37,10 +36,29 @@ def make_client(interface: str) -> Iterator[ClientFactory]:
         clients.append(client)
         return client
 
+    blocked = _BlockingErrors()
+    logging.getLogger("dualweb").addHandler(blocked)
     guard: AbstractContextManager[Any] = (
         blockbuster_ctx() if interface == "asgi" else nullcontext()
     )
-    with guard:
-        yield make
-    for client in clients:
-        client.close()
+    try:
+        with guard:
+            yield make
+    finally:
+        logging.getLogger("dualweb").removeHandler(blocked)
+        for client in clients:
+            client.close()
+    if blocked.errors and not getattr(make, "allow_blocking", False):
+        pytest.fail(f"blocking call on the event loop: {blocked.errors[0]}")
+
+
+class _BlockingErrors(logging.Handler):
+    """Collects blockbuster's errors that the app turned into 500 responses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and isinstance(record.exc_info[1], BlockingError):
+            self.errors.append(record.exc_info[1])
