@@ -20,6 +20,9 @@ class Converter:
     #: Among placeholders at the same position, the more specific types are
     #: tried first (``int`` before ``str``), whatever the registration order.
     specific: ClassVar[bool] = True
+    #: True for converters whose text may contain "/" (``path``): such a
+    #: placeholder must be a whole, final segment and takes the rest of the path.
+    spans_segments: ClassVar[bool] = False
 
     def to_python(self, value: str) -> Any:
         return value
@@ -76,6 +79,7 @@ class PathConverter(Converter):
 
     regex = ".*"
     specific = False
+    spans_segments = True
 
     def to_url(self, value: Any) -> str:
         return quote(str(value), safe="/")

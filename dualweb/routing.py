@@ -13,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 
-from .converters import DEFAULT_CONVERTERS, Converter, PathConverter
+from .converters import DEFAULT_CONVERTERS, Converter
 from .exceptions import HTTPException
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?\}")
@@ -215,7 +215,7 @@ class Router:
                 literal = "".join(p for p in segment if isinstance(p, str))
                 node = node.static.setdefault(literal, _Node())
                 continue
-            if any(isinstance(c, PathConverter) for _, c in placeholders):
+            if any(c.spans_segments for _, c in placeholders):
                 if len(segment) != 1 or index != len(segments) - 1:
                     raise ValueError(
                         f"route {route.path!r}: a path placeholder must be a whole, final segment"

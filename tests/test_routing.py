@@ -403,3 +403,62 @@ def test_router_cost_does_not_depend_on_route_count_structurally():
     with pytest.raises(HTTPException) as info:
         router.match("GET", "/r1000/5")
     assert info.value.status_code == 404
+
+
+def test_rest_placeholders_with_methods_and_custom_regex(make_client):
+    class Digits(Converter):
+        regex = "[0-9/]+"
+        spans_segments = True
+
+        def to_python(self, value):
+            if value.endswith("/"):
+                raise ValueError("no trailing slash")
+            return value
+
+    app = App()
+    app.add_converter("digits", Digits)
+
+    @app.get("/d/{rest:digits}")
+    def digits(request, rest):
+        return rest
+
+    @app.post("/d/{rest:digits}")
+    def digits_post(request, rest):
+        return "post " + rest
+
+    @app.get("/any/{rest:path}")
+    def any_path(request, rest):
+        return rest
+
+    client = make_client(app)
+    assert client.get("/d/1/2/3").text == "1/2/3"
+    assert client.post("/d/1/2").text == "post 1/2"
+    assert client.get("/d/1/x").status_code == 404
+    # to_python refuses the trailing slash; the slash policy redirects instead.
+    response = client.get("/d/12/")
+    assert (response.status_code, response.headers["location"]) == (308, "/d/12")
+    response = client.delete("/d/12")
+    assert (response.status_code, response.headers["allow"]) == (405, "GET, HEAD, OPTIONS, POST")
+    assert client.get("/any/").text == ""
+    assert "<Route GET /any/{rest:path}" in repr(app.router.routes[-1])
+
+
+def test_mixed_segment_conversion_failure_is_404(make_client):
+    class Even(Converter):
+        regex = "[0-9]+"
+
+        def to_python(self, value):
+            if int(value) % 2:
+                raise ValueError("odd")
+            return int(value)
+
+    app = App()
+    app.add_converter("even", Even)
+
+    @app.get("/n/v{number:even}")
+    def number(request, number):
+        return {"number": number}
+
+    client = make_client(app)
+    assert client.get("/n/v4").json() == {"number": 4}
+    assert client.get("/n/v3").status_code == 404
