@@ -229,9 +229,19 @@ class Response:
 
 
 def _with_charset(media_type: str) -> str:
+    try:
+        return _CONTENT_TYPES[media_type]
+    except KeyError:
+        pass
+    value = media_type
     if media_type.startswith("text/") and "charset=" not in media_type:
-        return f"{media_type}; charset=utf-8"
-    return media_type
+        value = f"{media_type}; charset=utf-8"
+    if len(_CONTENT_TYPES) < 256:  # a per-request media type must not grow it forever
+        _CONTENT_TYPES[media_type] = value
+    return value
+
+
+_CONTENT_TYPES: dict[str, str] = {}
 
 
 def _collect_headers(headers: HeadersInput) -> list[tuple[str, str]]:
@@ -272,7 +282,11 @@ class JSONResponse(Response):
 
 
 def dump_json(content: Any) -> bytes:
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _JSON_ENCODER.encode(content).encode()
+
+
+# Built once: json.dumps with non-default options builds an encoder per call.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 class RedirectResponse(Response):

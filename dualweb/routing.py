@@ -134,7 +134,7 @@ class _Segment:
     mixes literal text in and is matched through one anchored regex.
     """
 
-    __slots__ = ("converters", "key", "match", "names", "rank")
+    __slots__ = ("converters", "key", "match", "names", "rank", "whole")
 
     def __init__(self, parts: list[_Part]) -> None:
         regex: list[str] = []
@@ -149,6 +149,10 @@ class _Segment:
                 self.names.append(name)
                 self.converters.append(converter)
         pattern = "".join(regex)
+        #: The converter when the segment is one placeholder and nothing else.
+        self.whole = self.converters[0] if len(parts) == 1 else None
+        if self.whole is not None:
+            pattern = f"(?:{self.whole.regex})"
         self.key = (pattern, tuple(type(c) for c in self.converters))
         self.match = re.compile(pattern).fullmatch
         literal_only = len(parts) > len(self.names)
@@ -157,6 +161,14 @@ class _Segment:
         self.rank = 0 if literal_only else (1 if specific else 2)
 
     def convert(self, segment: str) -> dict[str, Any] | None:
+        if self.whole is not None:
+            # The common case, ``{id:int}`` alone: no groups to pick apart.
+            if self.match(segment) is None:
+                return None
+            try:
+                return {self.names[0]: self.whole.to_python(segment)}
+            except ValueError:
+                return None
         found = self.match(segment)
         if found is None:
             return None
