@@ -127,7 +127,11 @@ class ASGISource:
 
     def client(self) -> Address | None:
         client = self.scope.get("client")
-        return Address(client[0], client[1]) if client else None
+        if not client:
+            return None
+        port = client[1]
+        # granian reports the port as a str; the ASGI spec says int.
+        return Address(client[0], int(port) if port is not None else None)
 
     async def aiter_body(self) -> AsyncIterator[bytes]:
         while True:

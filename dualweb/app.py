@@ -20,7 +20,13 @@ from ._bridge import DEFAULT_THREAD_POOL_SIZE, ThreadPool
 from .converters import DEFAULT_CONVERTERS, Converter
 from .exceptions import HTTPException
 from .requests import Request
-from .responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from .responses import (
+    BODILESS_STATUSES,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from .routing import MethodNotAllowed, Route, Router
 
 if TYPE_CHECKING:
@@ -147,12 +153,12 @@ class App:
             max_body_size=max_body_size,
             converters=self.converters,
         )
+        if not route.is_async:
+            route.threaded = self.thread_pool.wrap(endpoint)
         try:
             self.router.add(route)
         except ValueError as exc:
             raise ValueError(f"{exc} (while registering {endpoint!r})") from None
-        if not route.is_async:
-            route.threaded = self.thread_pool.wrap(endpoint)
         return route
 
     def get(self, path: str, **options: Any) -> Callable[[_F], _F]:
@@ -255,6 +261,10 @@ class App:
         return self.inline_sync if route.inline is None else route.inline
 
     async def _handle_error(self, request: Request, exc: Exception, threaded: bool) -> Response:
+        if isinstance(exc, (_AutomaticOptions, _SlashRedirect)):
+            # Answers, not errors: they are raised as 404/405 only to share the
+            # error path, and user error handlers must not catch them.
+            return self._default_error_response(request, exc)
         handler = self._find_error_handler(exc)
         if handler is not None:
             try:
@@ -352,11 +362,19 @@ def to_response(result: Any) -> Response:
             raise TypeError("return a Response alone, not inside a tuple")
         if body is None:
             return Response(status=status, headers=headers)
+        if status in BODILESS_STATUSES:
+            if body not in ("", b""):
+                raise ValueError(f"a {status} response cannot have a body")
+            return Response(status=status, headers=headers)
         response = to_response(body)
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"invalid status code: {status!r}")
         response.status_code = status
-        for name, value in headers.items() if isinstance(headers, Mapping) else headers or ():
-            response.headers[name] = value
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        for name, value in pairs:
+            if name.lower() in ("content-type", "content-length"):
+                response.headers[name] = value
+            else:
+                response.headers.append(name, value)
         return response
     raise TypeError(f"a handler cannot return {type(result).__name__!r}")

@@ -75,10 +75,11 @@ class Headers(Mapping[str, str]):
     """Case-insensitive, multi-valued HTTP headers (immutable).
 
     ``headers[name]`` and ``headers.get(name)`` give every value received for
-    the name joined with ``", "``, which is how RFC 9110 §5.3 says repeated
-    fields combine (and how WSGI servers present them in ``environ``), so the
-    same request gives the same value under both interfaces.
-    ``headers.getlist(name)`` gives the values as the server delivered them.
+    the name joined with ``","``, which is how RFC 9110 §5.3 lets repeated
+    fields combine and how WSGI servers (gunicorn, granian, wsgiref) present
+    them in ``environ``, so the same request gives the same value under both
+    interfaces. ``headers.getlist(name)`` gives the values as the server
+    delivered them: separate under ASGI, already joined under WSGI.
     """
 
     __slots__ = ("_index", "_items")
@@ -91,7 +92,7 @@ class Headers(Mapping[str, str]):
         index: dict[str, str] = {}
         for name, value in self._items:
             if name in index:
-                index[name] = f"{index[name]}, {value}"
+                index[name] = f"{index[name]},{value}"
             else:
                 index[name] = value
         self._index = index

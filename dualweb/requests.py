@@ -123,8 +123,9 @@ class Request:
         try:
             return self._headers
         except AttributeError:
-            self._headers = Headers(self._source.header_items())
-            return self._headers
+            pass
+        self._headers = Headers(self._source.header_items())
+        return self._headers
 
     @property
     def query_params(self) -> QueryParams:
@@ -132,11 +133,10 @@ class Request:
         try:
             return self._query
         except AttributeError:
-            pairs = parse_urlencoded(
-                self._source.query_string(), max_fields=None, what="query string"
-            )
-            self._query = QueryParams(pairs)
-            return self._query
+            pass
+        pairs = parse_urlencoded(self._source.query_string(), max_fields=None, what="query string")
+        self._query = QueryParams(pairs)
+        return self._query
 
     @property
     def query_string(self) -> str:
@@ -148,11 +148,12 @@ class Request:
         try:
             return self._cookies
         except AttributeError:
-            cookies: dict[str, str] = {}
-            for header in self.headers.getlist("cookie"):
-                parse_cookie_header(header, cookies)
-            self._cookies = cookies
-            return cookies
+            pass
+        cookies: dict[str, str] = {}
+        for header in self.headers.getlist("cookie"):
+            parse_cookie_header(header, cookies)
+        self._cookies = cookies
+        return cookies
 
     @property
     def client(self) -> Address | None:
@@ -264,15 +265,17 @@ class Request:
         try:
             return self._body
         except AttributeError:
-            self._body = b"".join(self.stream())
-            return self._body
+            pass
+        self._body = b"".join(self.stream())
+        return self._body
 
     async def abody(self) -> bytes:
         try:
             return self._body
         except AttributeError:
-            self._body = b"".join([chunk async for chunk in self.astream()])
-            return self._body
+            pass
+        self._body = b"".join([chunk async for chunk in self.astream()])
+        return self._body
 
     def text(self) -> str:
         """The body decoded with the charset of its Content-Type (UTF-8 by default)."""
@@ -286,34 +289,38 @@ class Request:
         try:
             return self._json
         except AttributeError:
-            self._expect_json()
-            self._json = _parse_json(self.body())
-            return self._json
+            pass
+        self._expect_json()
+        self._json = _parse_json(self.body())
+        return self._json
 
     async def ajson(self) -> Any:
         try:
             return self._json
         except AttributeError:
-            self._expect_json()
-            self._json = _parse_json(await self.abody())
-            return self._json
+            pass
+        self._expect_json()
+        self._json = _parse_json(await self.abody())
+        return self._json
 
     def form(self) -> FormData:
         """The fields of a url-encoded form body (415 for another Content-Type)."""
         try:
             return self._form
         except AttributeError:
-            self._expect_form()
-            self._form = self._parse_form(self.body())
-            return self._form
+            pass
+        self._expect_form()
+        self._form = self._parse_form(self.body())
+        return self._form
 
     async def aform(self) -> FormData:
         try:
             return self._form
         except AttributeError:
-            self._expect_form()
-            self._form = self._parse_form(await self.abody())
-            return self._form
+            pass
+        self._expect_form()
+        self._form = self._parse_form(await self.abody())
+        return self._form
 
     def _decode(self, body: bytes) -> str:
         charset = "utf-8"

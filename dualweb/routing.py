@@ -234,7 +234,12 @@ class Router:
                     )
                 name, converter = placeholders[0]
                 for rest_name, rest_converter, _, methods in node.rest:
-                    if rest_name == name and type(rest_converter) is type(converter):
+                    if type(rest_converter) is type(converter):
+                        if rest_name != name:
+                            raise ValueError(
+                                f"route {route.path!r} repeats an existing pattern with "
+                                f"another parameter name ({rest_name})"
+                            )
                         return methods
                 methods = {}
                 fullmatch = re.compile(converter.regex, re.DOTALL).fullmatch
@@ -242,7 +247,13 @@ class Router:
                 return methods
             compiled = _Segment(segment)
             for existing, child in node.segments:
-                if existing.key == compiled.key and existing.names == compiled.names:
+                if existing.key == compiled.key:
+                    if existing.names != compiled.names:
+                        # The first would always win: the second could never match.
+                        raise ValueError(
+                            f"route {route.path!r} repeats an existing pattern with other "
+                            f"parameter names ({', '.join(existing.names)})"
+                        )
                     node = child
                     break
             else:
@@ -263,6 +274,7 @@ class Router:
                     f"duplicate route: {method} {route.path} is already handled by "
                     f"{existing.name!r}"
                 )
+        for method in route.methods:  # only once all are known to be free
             methods[method] = route
         if _AUTOMATIC_HEAD_FROM in route.methods and "HEAD" not in methods:
             methods["HEAD"] = route

@@ -161,3 +161,37 @@ def test_405_and_404_go_through_status_handlers(make_client):
     assert response.status_code == 405
     assert response.text == "use GET, HEAD, OPTIONS"
     assert response.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_404_and_405_handlers_do_not_catch_slash_redirects_or_options(make_client):
+    app = App()
+    app.add_route("/page", lambda request: "page")
+
+    @app.errorhandler(404)
+    def not_found(request, exc):
+        return ("custom 404", 404)
+
+    @app.errorhandler(Exception)
+    def anything(request, exc):
+        return ("custom", 500)
+
+    client = make_client(app)
+    response = client.get("/page/")
+    assert (response.status_code, response.headers["location"]) == (308, "/page")
+    response = client.options("/page")
+    assert (response.status_code, response.headers["allow"]) == (204, "GET, HEAD, OPTIONS")
+    assert client.get("/other").text == "custom 404"
+
+
+def test_body_error_is_logged_without_a_chained_attribute_error(make_client, caplog):
+    app = App()
+
+    @app.post("/twice")
+    def twice(request):
+        for _ in request.stream():
+            break
+        return request.body()
+
+    assert make_client(app).post("/twice", content=b"abc").status_code == 500
+    assert "already consumed" in caplog.text
+    assert "AttributeError" not in caplog.text

@@ -300,3 +300,33 @@ def test_content_length_matches_body_bytes(make_client):
     app.add_route("/", lambda request: "€uro")
     response = make_client(app).get("/")
     assert response.headers["content-length"] == str(len("€uro".encode()))
+
+
+def test_bodiless_statuses_in_tuples(make_client):
+    app = App()
+    app.add_route("/empty", lambda request: ("", 204, {"X-A": "1"}))
+    app.add_route("/not-modified", lambda request: (b"", 304))
+    app.add_route("/bad", lambda request: ("text", 204))
+    client = make_client(app)
+    response = client.get("/empty")
+    assert response.status_code == 204
+    assert response.headers["x-a"] == "1"
+    assert "content-type" not in response.headers
+    assert "content-length" not in response.headers
+    assert client.get("/not-modified").status_code == 304
+    assert client.get("/bad").status_code == 500
+
+
+def test_repeated_headers_in_tuples_are_kept(make_client):
+    app = App()
+    app.add_route(
+        "/",
+        lambda request: (
+            "ok",
+            200,
+            [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Content-Type", "text/x-ok")],
+        ),
+    )
+    response = make_client(app).get("/")
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert response.headers["content-type"] == "text/x-ok"

@@ -462,3 +462,23 @@ def test_mixed_segment_conversion_failure_is_404(make_client):
     client = make_client(app)
     assert client.get("/n/v4").json() == {"number": 4}
     assert client.get("/n/v3").status_code == 404
+
+
+def test_failed_registration_leaves_nothing_behind(make_client):
+    app = App()
+    app.add_route("/a", lambda request: "a")
+    with pytest.raises(ValueError, match="duplicate route: GET /a"):
+        app.add_route("/a", lambda request: "b", ["POST", "GET", "PUT", "PATCH"])
+    client = make_client(app)
+    for method in ("POST", "PUT", "PATCH"):
+        assert client.request(method, "/a").status_code == 405
+
+
+def test_same_pattern_with_other_parameter_names_is_refused():
+    app = App()
+    app.add_route("/u/{x:int}", lambda request, x: "")
+    with pytest.raises(ValueError, match="other parameter names"):
+        app.add_route("/u/{y:int}", lambda request, y: "", ["POST"])
+    app.add_route("/p/{rest:path}", lambda request, rest: "")
+    with pytest.raises(ValueError, match="another parameter name"):
+        app.add_route("/p/{other:path}", lambda request, other: "", ["POST"])
