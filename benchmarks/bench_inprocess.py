@@ -37,13 +37,10 @@ the same interface and path, measured in the same run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import io
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -51,13 +48,20 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from wsgiref.util import FileWrapper
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import dualweb  # noqa: E402
+from _common import (  # noqa: E402
+    gunicorn_environ,
+    ignore_write,
+    machine_info,
+    parse_rounds,
+    uvicorn_scope,
+    wsgi_batch,
+)
+
 from examples.hello import app as hello_app  # noqa: E402
 
 Environ = dict[str, Any]
@@ -69,10 +73,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-DEFAULT_ROUNDS = 9
 WSGI_BATCH = 20_000
 ASGI_BATCH = 10_000
-QUICK_ROUNDS = 3
 QUICK_WSGI_BATCH = 500
 QUICK_ASGI_BATCH = 250
 
@@ -82,87 +84,6 @@ DASH, TIMES = "\u2013", "\u00d7"  # en dash and multiplication sign, for the tab
 # -- what servers hand the app -----------------------------------------------------------
 
 # What `wrk` or a browser sends (eight headers), in wire order.
-BROWSER_HEADERS: list[tuple[str, str]] = [
-    ("Host", "127.0.0.1:8000"),
-    (
-        "User-Agent",
-        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    ),
-    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
-    ("Accept-Language", "en-US,en;q=0.5"),
-    ("Accept-Encoding", "gzip, deflate, br, zstd"),
-    ("Connection", "keep-alive"),
-    ("Upgrade-Insecure-Requests", "1"),
-    ("Cache-Control", "max-age=0"),
-]
-
-
-def gunicorn_environ(path: str) -> Environ:
-    """An environ with the keys gunicorn's sync worker sets for ``GET path``."""
-    path_info, _, query = path.partition("?")
-    environ: Environ = {
-        "wsgi.errors": sys.stderr,
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.file_wrapper": FileWrapper,
-        "wsgi.input_terminated": True,
-        "SERVER_SOFTWARE": "gunicorn/23.0.0",
-        "wsgi.input": io.BytesIO(b""),
-        "gunicorn.socket": None,
-        "REQUEST_METHOD": "GET",
-        "QUERY_STRING": query,
-        "RAW_URI": path,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-    }
-    for name, value in BROWSER_HEADERS:
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    environ.update(
-        {
-            "wsgi.url_scheme": "http",
-            "REMOTE_ADDR": "127.0.0.1",
-            "REMOTE_PORT": "54312",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "PATH_INFO": path_info,
-            "SCRIPT_NAME": "",
-        }
-    )
-    return environ
-
-
-def uvicorn_scope(path: str) -> Scope:
-    """A scope with the keys uvicorn's HTTP/1.1 protocols set for ``GET path``."""
-    path_part, _, query = path.partition("?")
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 54312),
-        "scheme": "http",
-        "method": "GET",
-        "root_path": "",
-        "path": path_part,
-        "raw_path": path_part.encode("ascii"),
-        "query_string": query.encode("ascii"),
-        "headers": [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in BROWSER_HEADERS
-        ],
-        "state": {},
-    }
-
-
-def _write(data: bytes) -> None:  # the legacy write() callable; never used here
-    pass
-
-
-def start_response(
-    status: str, headers: list[tuple[str, str]], exc_info: Any = None
-) -> Callable[[bytes], None]:
-    return _write
 
 
 async def receive() -> Message:
@@ -234,24 +155,6 @@ class Contender:
         return self.interface, self.path
 
 
-def wsgi_batch(app: WSGIApp, environ: Environ, count: int) -> int:
-    """Serve ``count`` requests; the elapsed nanoseconds."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for _ in range(count):
-            result = app(environ, start_response)
-            for _chunk in result:
-                pass
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        return time.perf_counter_ns() - start
-    finally:
-        gc.enable()
-
-
 async def asgi_batch(app: ASGIApp, scope: Scope, count: int) -> int:
     """Serve ``count`` requests in this one coroutine; the elapsed nanoseconds."""
     gc.collect()
@@ -284,7 +187,7 @@ def wsgi_answer(app: WSGIApp, environ: Environ) -> tuple[str, list[tuple[str, st
         status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], None]:
         captured[:] = [status, headers]
-        return _write
+        return ignore_write
 
     result = app(environ, capture)
     try:
@@ -330,20 +233,6 @@ def check(contenders: list[Contender], loop: asyncio.AbstractEventLoop) -> None:
 # -- report --------------------------------------------------------------------------------
 
 
-def machine_info(load_before: tuple[float, float, float]) -> list[str]:
-    def loads(values: tuple[float, float, float]) -> str:
-        return ", ".join(f"{value:.2f}" for value in values)
-
-    return [
-        f"- platform: {platform.platform()} ({platform.machine()})",
-        f"- python: {platform.python_implementation()} {sys.version.split()[0]}",
-        f"- os.cpu_count(): {os.cpu_count()}",
-        f"- os.getloadavg() (1, 5, 15 min): before {loads(load_before)}; "
-        f"after {loads(os.getloadavg())}",
-        f"- dualweb {dualweb.__version__}",
-    ]
-
-
 def table(contenders: list[Contender]) -> list[str]:
     floors = {c.key: statistics.median(c.samples) for c in contenders if c.label == "raw"}
     lines = [
@@ -361,27 +250,15 @@ def table(contenders: list[Contender]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help=f"rounds of interleaved batches (default {DEFAULT_ROUNDS}, "
-        f"{QUICK_ROUNDS} with --quick)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"tiny batches ({QUICK_WSGI_BATCH} WSGI / {QUICK_ASGI_BATCH} ASGI requests): "
+    rounds, quick = parse_rounds(
+        __doc__.split("\n\n")[0] if __doc__ else None,
+        f"tiny batches ({QUICK_WSGI_BATCH} WSGI / {QUICK_ASGI_BATCH} ASGI requests): "
         "checks the script runs, numbers are rough",
+        argv,
     )
-    args = parser.parse_args(argv)
-    rounds = args.rounds or (QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS)
-    if rounds < 1:
-        parser.error("--rounds must be at least 1")
     batches = {
-        "WSGI": QUICK_WSGI_BATCH if args.quick else WSGI_BATCH,
-        "ASGI": QUICK_ASGI_BATCH if args.quick else ASGI_BATCH,
+        "WSGI": QUICK_WSGI_BATCH if quick else WSGI_BATCH,
+        "ASGI": QUICK_ASGI_BATCH if quick else ASGI_BATCH,
     }
 
     contenders: list[Contender] = []

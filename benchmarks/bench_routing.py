@@ -32,11 +32,8 @@ across rounds, and the ratio of the 1,000-route median to the 10-route one
 
 from __future__ import annotations
 
-import argparse
 import gc
-import io
 import os
-import platform
 import statistics
 import sys
 import time
@@ -45,16 +42,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from _common import gunicorn_environ, ignore_write, machine_info, parse_rounds, wsgi_batch
+
 import dualweb
 from dualweb import App, Request
 
 SIZES = (10, 100, 1000)
 TARGET_DYNAMIC = "/users/42"
 TARGET_STATIC = "/static5/page"
-DEFAULT_ROUNDS = 9
 MATCH_BATCH = 200_000
 WSGI_BATCH = 20_000
-QUICK_ROUNDS = 3
 QUICK_MATCH_BATCH = 2_000
 QUICK_WSGI_BATCH = 500
 DASH, TIMES = "\u2013", "\u00d7"  # en dash and multiplication sign, for the table
@@ -87,51 +84,6 @@ def build_app(size: int) -> App:
     return app
 
 
-def gunicorn_environ(path: str) -> Environ:
-    """An environ with the keys gunicorn's sync worker sets for ``GET path``."""
-    return {
-        "wsgi.errors": sys.stderr,
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.input_terminated": True,
-        "SERVER_SOFTWARE": "gunicorn/23.0.0",
-        "wsgi.input": io.BytesIO(b""),
-        "REQUEST_METHOD": "GET",
-        "QUERY_STRING": "",
-        "RAW_URI": path,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "HTTP_USER_AGENT": (
-            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-        ),
-        "HTTP_ACCEPT": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-        "HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.5",
-        "HTTP_ACCEPT_ENCODING": "gzip, deflate, br, zstd",
-        "HTTP_CONNECTION": "keep-alive",
-        "HTTP_UPGRADE_INSECURE_REQUESTS": "1",
-        "HTTP_CACHE_CONTROL": "max-age=0",
-        "wsgi.url_scheme": "http",
-        "REMOTE_ADDR": "127.0.0.1",
-        "REMOTE_PORT": "54312",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-    }
-
-
-def _write(data: bytes) -> None:
-    pass
-
-
-def start_response(
-    status: str, headers: list[tuple[str, str]], exc_info: Any = None
-) -> Callable[[bytes], None]:
-    return _write
-
-
 # -- timing --------------------------------------------------------------------------------
 
 
@@ -144,24 +96,6 @@ def match_batch(app: App, path: str, count: int) -> int:
         start = time.perf_counter_ns()
         for _ in range(count):
             match("GET", path)
-        return time.perf_counter_ns() - start
-    finally:
-        gc.enable()
-
-
-def wsgi_batch(app: App, environ: Environ, count: int) -> int:
-    """``count`` WSGI requests; the elapsed nanoseconds."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for _ in range(count):
-            result = app(environ, start_response)
-            for _chunk in result:
-                pass
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
         return time.perf_counter_ns() - start
     finally:
         gc.enable()
@@ -237,7 +171,7 @@ def _capture(
     statuses: list[str], status: str, headers: list[tuple[str, str]], exc_info: Any = None
 ) -> Callable[[bytes], None]:
     statuses.append(status)
-    return _write
+    return ignore_write
 
 
 # -- report --------------------------------------------------------------------------------
@@ -266,43 +200,17 @@ def table(contenders: list[Contender]) -> list[str]:
     return lines
 
 
-def machine_info(load_before: tuple[float, float, float]) -> list[str]:
-    def loads(values: tuple[float, float, float]) -> str:
-        return ", ".join(f"{value:.2f}" for value in values)
-
-    return [
-        f"- platform: {platform.platform()} ({platform.machine()})",
-        f"- python: {platform.python_implementation()} {sys.version.split()[0]}",
-        f"- os.cpu_count(): {os.cpu_count()}",
-        f"- os.getloadavg() (1, 5, 15 min): before {loads(load_before)}; "
-        f"after {loads(os.getloadavg())}",
-        f"- dualweb {dualweb.__version__}",
-    ]
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help=f"rounds of interleaved batches (default {DEFAULT_ROUNDS}, "
-        f"{QUICK_ROUNDS} with --quick)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"tiny batches ({QUICK_MATCH_BATCH} matches / {QUICK_WSGI_BATCH} WSGI requests): "
+    rounds, quick = parse_rounds(
+        __doc__.split("\n\n")[0] if __doc__ else None,
+        f"tiny batches ({QUICK_MATCH_BATCH} matches / {QUICK_WSGI_BATCH} WSGI requests): "
         "checks the script runs, numbers are rough",
+        argv,
     )
-    args = parser.parse_args(argv)
-    rounds = args.rounds or (QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS)
-    if rounds < 1:
-        parser.error("--rounds must be at least 1")
 
     apps = {size: build_app(size) for size in SIZES}
     check(apps)
-    contenders = contenders_for(apps, args.quick)
+    contenders = contenders_for(apps, quick)
 
     load_before = os.getloadavg()
     began = time.perf_counter()

@@ -1,0 +1,32 @@
+"""The benchmark scripts still run (tiny batches; no timing is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("script", "heading"),
+    [
+        ("bench_inprocess.py", "| WSGI | GET / | dualweb |"),
+        ("bench_routing.py", '| `router.match("GET", "/users/42")` |'),
+    ],
+)
+def test_benchmark_script_runs(script, heading):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert heading in result.stdout
+    assert "os.getloadavg()" in result.stdout
