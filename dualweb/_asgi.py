@@ -46,9 +46,9 @@ class ASGIAdapter:
         # WSGI's PATH_INFO); routes match what lies below the mount point.
         if root_path and (path == root_path or path.startswith(root_path + "/")):
             path = path[len(root_path) :] or "/"
-        route, params, error = app._resolve(method, path)
+        route, params, outcome = app._resolve(method, path)
         request = Request(app, ASGISource(scope, receive), method, path, root_path, params, route)
-        response = await app._respond(request, error, True)
+        response = await app._respond(request, outcome, True)
         await self._send(response, send, method == "HEAD")
 
     async def _send(self, response: Response, send: ASGISend, head: bool) -> None:

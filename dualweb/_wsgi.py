@@ -38,9 +38,9 @@ class WSGIAdapter:
         method = environ["REQUEST_METHOD"]
         path = _decode_environ_path(environ.get("PATH_INFO") or "/")
         root_path = _decode_environ_path(environ.get("SCRIPT_NAME", ""))
-        route, params, error = app._resolve(method, path)
+        route, params, outcome = app._resolve(method, path)
         request = Request(app, WSGISource(environ), method, path, root_path, params, route)
-        dispatch = app._respond(request, error, False)
+        dispatch = app._respond(request, outcome, False)
         response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
         return _send(response, start_response, method == "HEAD")
 

@@ -214,8 +214,13 @@ class App:
 
     def _resolve(
         self, method: str, path: str
-    ) -> tuple[Route | None, dict[str, Any], HTTPException | None]:
-        """Match a request: (route, params, None) or (None, {}, the error to answer with)."""
+    ) -> tuple[Route | None, dict[str, Any], HTTPException | _Answer | None]:
+        """Match a request: (route, params, None), or (None, {}, what to answer instead).
+
+        What to answer is an HTTPException (404, 405), which error handlers may
+        turn into another response, or an :class:`_Answer` the router owes by
+        itself (automatic OPTIONS, trailing-slash redirect), which they may not.
+        """
         try:
             route, params = self.router.match(method, path)
             return route, params, None
@@ -235,16 +240,18 @@ class App:
         return (route is not None and route.is_async) or self._async_error_handlers
 
     async def _respond(
-        self, request: Request, error: HTTPException | None, threaded: bool
+        self, request: Request, outcome: HTTPException | _Answer | None, threaded: bool
     ) -> Response:
-        """Run the handler (or answer ``error``) and turn the result into a Response.
+        """Run the handler (or answer ``outcome``) and turn the result into a Response.
 
         ``threaded``: sync handlers go to the thread pool (ASGI) instead of
         being called on the current thread (WSGI).
         """
+        if isinstance(outcome, _Answer):
+            return outcome.respond(request)
         try:
-            if error is not None:
-                raise error
+            if outcome is not None:
+                raise outcome
             route = request.route
             assert route is not None
             if route.is_async:
@@ -261,10 +268,6 @@ class App:
         return self.inline_sync if route.inline is None else route.inline
 
     async def _handle_error(self, request: Request, exc: Exception, threaded: bool) -> Response:
-        if isinstance(exc, (_AutomaticOptions, _SlashRedirect)):
-            # Answers, not errors: they are raised as 404/405 only to share the
-            # error path, and user error handlers must not catch them.
-            return self._default_error_response(request, exc)
         handler = self._find_error_handler(exc)
         if handler is not None:
             try:
@@ -300,12 +303,6 @@ class App:
         return None
 
     def _default_error_response(self, request: Request, exc: Exception) -> Response:
-        if isinstance(exc, _AutomaticOptions):
-            return Response(status=204, headers={"Allow": exc.allowed})
-        if isinstance(exc, _SlashRedirect):
-            query = request.query_string
-            location = request.root_path + exc.location + (f"?{query}" if query else "")
-            return RedirectResponse(location, status=308)
         if isinstance(exc, HTTPException):
             return PlainTextResponse(exc.detail, exc.status_code, exc.headers)
         logger.error(
@@ -322,20 +319,33 @@ class App:
         return PlainTextResponse("Internal Server Error", 500)
 
 
-class _AutomaticOptions(HTTPException):
+class _Answer:
+    """A response the router gives by itself, outside handlers and error handlers."""
+
+    def respond(self, request: Request) -> Response:
+        raise NotImplementedError
+
+
+class _AutomaticOptions(_Answer):
     """OPTIONS on a path no OPTIONS route takes: 204 with ``Allow`` (RFC 9110 §9.3.7)."""
 
     def __init__(self, allowed: str) -> None:
-        super().__init__(405)
         self.allowed = allowed
 
+    def respond(self, request: Request) -> Response:
+        return Response(status=204, headers={"Allow": self.allowed})
 
-class _SlashRedirect(HTTPException):
+
+class _SlashRedirect(_Answer):
     """The path exists with (or without) a trailing slash: 308 to that form."""
 
     def __init__(self, location: str) -> None:
-        super().__init__(404)
         self.location = location
+
+    def respond(self, request: Request) -> Response:
+        query = request.query_string
+        location = request.root_path + self.location + (f"?{query}" if query else "")
+        return RedirectResponse(location, status=308)
 
 
 def to_response(result: Any) -> Response:

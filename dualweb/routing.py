@@ -33,7 +33,6 @@ class Route:
         "max_body_size",
         "methods",
         "name",
-        "options",
         "param_names",
         "parts",
         "path",
@@ -50,7 +49,6 @@ class Route:
         inline: bool | None = None,
         max_body_size: int | object | None = None,
         converters: Mapping[str, type[Converter]] = DEFAULT_CONVERTERS,
-        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.endpoint = endpoint
@@ -62,7 +60,6 @@ class Route:
         #: None means "as the App says".
         self.inline = inline
         self.max_body_size = max_body_size
-        self.options = dict(options or {})
         #: For sync endpoints, the endpoint wrapped to run in the App's thread pool.
         self.threaded: Callable[..., Any] | None = None
         self.parts = _parse_pattern(path, converters)
