@@ -113,34 +113,27 @@ class Contender:
 def contenders_for(apps: dict[int, App], quick: bool) -> list[Contender]:
     match_n = QUICK_MATCH_BATCH if quick else MATCH_BATCH
     wsgi_n = QUICK_WSGI_BATCH if quick else WSGI_BATCH
+    measurements: list[tuple[str, Callable[[App], Callable[[int], int]], int]] = [
+        (
+            f'router.match("GET", "{TARGET_DYNAMIC}")',
+            lambda app: partial(match_batch, app, TARGET_DYNAMIC),
+            match_n,
+        ),
+        (
+            f'router.match("GET", "{TARGET_STATIC}")',
+            lambda app: partial(match_batch, app, TARGET_STATIC),
+            match_n,
+        ),
+        (
+            f"WSGI request GET {TARGET_DYNAMIC}",
+            lambda app: partial(wsgi_batch, app, gunicorn_environ(TARGET_DYNAMIC)),
+            wsgi_n,
+        ),
+    ]
     found: list[Contender] = []
-    for size, app in apps.items():
-        found.append(
-            Contender(
-                f'router.match("GET", "{TARGET_DYNAMIC}")',
-                size,
-                partial(match_batch, app, TARGET_DYNAMIC),
-                match_n,
-            )
-        )
-    for size, app in apps.items():
-        found.append(
-            Contender(
-                f'router.match("GET", "{TARGET_STATIC}")',
-                size,
-                partial(match_batch, app, TARGET_STATIC),
-                match_n,
-            )
-        )
-    for size, app in apps.items():
-        found.append(
-            Contender(
-                f"WSGI request GET {TARGET_DYNAMIC}",
-                size,
-                partial(wsgi_batch, app, gunicorn_environ(TARGET_DYNAMIC)),
-                wsgi_n,
-            )
-        )
+    for measurement, make_run, batch in measurements:
+        for size, app in apps.items():
+            found.append(Contender(measurement, size, make_run(app), batch))
     return found
 
 
