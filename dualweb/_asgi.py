@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from .app import App
 
 _DONE: Any = object()
+logger = logging.getLogger("dualweb")
 
 
 class ASGIAdapter:
@@ -47,11 +50,19 @@ class ASGIAdapter:
         if root_path and (path == root_path or path.startswith(root_path + "/")):
             path = path[len(root_path) :] or "/"
         route, params, outcome = app._resolve(method, path)
-        request = Request(app, ASGISource(scope, receive), method, path, root_path, params, route)
-        response = await app._respond(request, outcome, True)
-        await self._send(response, send, method == "HEAD")
+        source = ASGISource(scope, receive)
+        request = Request(app, source, method, path, root_path, params, route)
+        try:
+            response = await app._respond(request, outcome, True)
+            await self._send(response, request, source, send, method == "HEAD")
+        finally:
+            if request._has_resources:
+                # Closing spooled uploads deletes files: not on the loop.
+                await app.thread_pool.run(request._release)
 
-    async def _send(self, response: Response, send: ASGISend, head: bool) -> None:
+    async def _send(
+        self, response: Response, request: Request, source: ASGISource, send: ASGISend, head: bool
+    ) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -72,15 +83,66 @@ class ASGIAdapter:
             chunks = self.app.thread_pool.iterate(stream)
         if head:
             await _aclose(chunks)
-        else:
-            try:
-                async for chunk in chunks:
-                    body = chunk.encode() if isinstance(chunk, str) else chunk
-                    if body:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
-            finally:
-                await _aclose(chunks)
+        elif source.can_watch_disconnect(request):
+            if not await _stream_until_disconnect(chunks, request, source.receive, send):
+                return
+        elif not await _stream(chunks, request, send):
+            return
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _stream(chunks: AsyncIterable[Any], request: Request, send: ASGISend) -> bool:
+    """Send every chunk; False if the response could not be completed.
+
+    An error raised by the body after the headers went out is logged and the
+    response is left incomplete, so the server closes the connection and the
+    client can tell it is truncated (a final empty chunk would make it look
+    complete).
+    """
+    try:
+        async for chunk in chunks:
+            body = chunk.encode() if isinstance(chunk, str) else chunk
+            if body:
+                try:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                except OSError:
+                    # ASGI 2.4 servers raise this when the client went away.
+                    return False
+    except Exception:
+        logger.exception("Exception in the streamed body of %s %s", request.method, request.path)
+        return False
+    finally:
+        await _aclose(chunks)
+    return True
+
+
+async def _stream_until_disconnect(
+    chunks: AsyncIterable[Any], request: Request, receive: ASGIReceive, send: ASGISend
+) -> bool:
+    """Stream while listening for ``http.disconnect``; stop the body when it comes.
+
+    Servers such as uvicorn drop what is sent after a disconnect without
+    saying so, so without listening a generator (an event stream waiting for
+    its next event) would run on for nobody.
+    """
+    loop = asyncio.get_running_loop()
+    sender = loop.create_task(_stream(chunks, request, send))
+    watcher = loop.create_task(_wait_for_disconnect(receive))
+    try:
+        await asyncio.wait((sender, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not sender.done():
+            # Cancelling the sender throws CancelledError into the body's
+            # pending await, then closes it: its finally clauses run.
+            sender.cancel()
+        await asyncio.wait((sender, watcher))
+    return not sender.cancelled() and sender.result()
+
+
+async def _wait_for_disconnect(receive: ASGIReceive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _aclose(chunks: object) -> None:
@@ -102,12 +164,29 @@ async def _lifespan(receive: ASGIReceive, send: ASGISend) -> None:
 class ASGISource:
     """A request's view of ``scope`` and ``receive``."""
 
-    __slots__ = ("receive", "scope")
+    __slots__ = ("body_complete", "receive", "scope")
     interface = "asgi"
 
     def __init__(self, scope: ASGIScope, receive: ASGIReceive) -> None:
         self.scope = scope
         self.receive = receive
+        #: Whether the last body message was received.
+        self.body_complete = False
+
+    def can_watch_disconnect(self, request: Request) -> bool:
+        """Whether listening on ``receive`` during the response steals nothing.
+
+        True once the body was read to its end, or when there is none; a
+        body that is still unread may be what the response streams
+        (``StreamingResponse(request.astream())``), so it is left alone.
+        """
+        if self.body_complete:
+            return True
+        headers = request.headers
+        length = headers.get("content-length")
+        if length is not None:
+            return length == "0"
+        return "transfer-encoding" not in headers
 
     def header_items(self) -> list[tuple[str, str]]:
         return [
@@ -139,10 +218,13 @@ class ASGISource:
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect()
             body = message.get("body", b"")
+            if not message.get("more_body", False):
+                self.body_complete = True
+                if body:
+                    yield body
+                return
             if body:
                 yield body
-            if not message.get("more_body", False):
-                return
 
     def iter_body(self) -> Iterator[bytes]:
         # A sync handler runs in a pool thread; each chunk is awaited on the

@@ -179,10 +179,6 @@ def call_async_from_thread(func: Callable[[], Awaitable[_T]]) -> _T:
 _DONE: Any = object()
 
 
-def _next_or_done(iterator: Iterator[_T]) -> _T:
-    return next(iterator, _DONE)
-
-
 class ThreadPool:
     """The pool that runs sync code for async servers; one per App.
 
@@ -204,16 +200,32 @@ class ThreadPool:
         return await self.wrap(func)(*args, **kwargs)
 
     async def iterate(self, iterable: Iterable[_T]) -> AsyncIterator[_T]:
-        """Iterate a sync iterable from async code, each step in the pool."""
+        """Iterate a sync iterable from async code, each step in the pool.
+
+        When the consumer stops early (a client disconnect cancels it), a
+        step may still be running in its thread: the iterator is closed only
+        once that step is over, since closing a running generator fails.
+        """
         iterator = iter(iterable)
-        step = self.wrap(_next_or_done)
+        lock = threading.Lock()
+
+        def step() -> _T:
+            with lock:
+                return next(iterator, _DONE)
+
+        def close() -> None:
+            with lock:
+                close_iterator = getattr(iterator, "close", None)
+                if close_iterator is not None:
+                    close_iterator()
+
+        run_step = self.wrap(step)
         try:
             while True:
-                item = await step(iterator)
+                item = await run_step()
                 if item is _DONE:
                     return
                 yield item
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
+            if hasattr(iterator, "close"):
                 await self.wrap(close)()

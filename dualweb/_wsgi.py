@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from .app import App
 
 _CHUNK_SIZE = 64 * 1024
+logger = logging.getLogger("dualweb")
 
 
 def _decode_environ_path(value: str) -> str:
@@ -41,11 +43,20 @@ class WSGIAdapter:
         route, params, outcome = app._resolve(method, path)
         request = Request(app, WSGISource(environ), method, path, root_path, params, route)
         dispatch = app._respond(request, outcome, False)
-        response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
-        return _send(response, start_response, method == "HEAD")
+        try:
+            response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
+            body = _send(response, request, start_response, method == "HEAD")
+        except BaseException:
+            request._release()
+            raise
+        if response.stream is None or method == "HEAD":
+            request._release()
+        return body
 
 
-def _send(response: Response, start_response: StartResponse, head: bool) -> Iterable[bytes]:
+def _send(
+    response: Response, request: Request, start_response: StartResponse, head: bool
+) -> Iterable[bytes]:
     start_response(STATUS_LINES[response.status_code], response.raw_headers)
     stream = response.stream
     if stream is None:
@@ -54,17 +65,26 @@ def _send(response: Response, start_response: StartResponse, head: bool) -> Iter
     if head:
         _close(chunks)
         return []
-    return _encode_chunks(chunks)
+    return _encode_chunks(chunks, request)
 
 
-def _encode_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
+def _encode_chunks(chunks: Iterable[bytes | str], request: Request) -> Iterator[bytes]:
     # A generator, so that the server's close() (PEP 3333) reaches the
     # response's own iterator through the finally clause.
     try:
         for chunk in chunks:
             yield chunk.encode() if isinstance(chunk, str) else chunk
+    except Exception:
+        # The headers are out: all that is left is to drop the connection,
+        # which the server does when the error reaches it, so the client can
+        # tell the body is truncated. (The server logs it as well.)
+        logger.exception("Exception in the streamed body of %s %s", request.method, request.path)
+        raise
     finally:
-        _close(chunks)
+        try:
+            _close(chunks)
+        finally:
+            request._release()
 
 
 def _close(chunks: object) -> None:

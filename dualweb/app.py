@@ -19,6 +19,8 @@ from . import _asgi, _wsgi
 from ._bridge import DEFAULT_THREAD_POOL_SIZE, ThreadPool
 from .converters import DEFAULT_CONVERTERS, Converter
 from .exceptions import HTTPException
+from .limits import DEFAULT_LIMITS, check_limits
+from .middleware.base import Middleware
 from .requests import Request
 from .responses import (
     BODILESS_STATUSES,
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dualweb")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_UNSET: Any = object()
 ErrorHandler = Callable[[Request, Exception], Any]
 
 
@@ -51,18 +52,46 @@ class App:
         self,
         *,
         debug: bool = False,
-        max_body_size: int | None = 1024 * 1024,
-        max_form_fields: int | None = 1000,
+        max_body_size: int | None = DEFAULT_LIMITS["max_body_size"],
+        max_form_fields: int | None = DEFAULT_LIMITS["max_form_fields"],
+        max_form_files: int | None = DEFAULT_LIMITS["max_form_files"],
+        max_field_size: int | None = DEFAULT_LIMITS["max_field_size"],
+        max_file_size: int | None = DEFAULT_LIMITS["max_file_size"],
+        max_part_header_size: int | None = DEFAULT_LIMITS["max_part_header_size"],
+        spool_threshold: int = 1024 * 1024,
         thread_pool_size: int = DEFAULT_THREAD_POOL_SIZE,
         inline_sync: bool = False,
         redirect_slashes: bool = True,
     ) -> None:
         #: Show tracebacks in 500 responses. Never in production.
         self.debug = debug
-        #: Largest request body read into memory or streamed, in bytes (None: no limit).
-        self.max_body_size = max_body_size
-        #: Most fields accepted in a url-encoded form (None: no limit).
-        self.max_form_fields = max_form_fields
+        # The request limits (see dualweb.limits and docs/limits.md); routes
+        # may override each one.
+        limits = check_limits(
+            {
+                "max_body_size": max_body_size,
+                "max_form_fields": max_form_fields,
+                "max_form_files": max_form_files,
+                "max_field_size": max_field_size,
+                "max_file_size": max_file_size,
+                "max_part_header_size": max_part_header_size,
+            }
+        )
+        #: Largest request body, however it is read, in bytes (None: no limit).
+        self.max_body_size = limits["max_body_size"]
+        #: Most fields in a form, url-encoded or multipart (None: no limit).
+        self.max_form_fields = limits["max_form_fields"]
+        #: Most uploaded files in one multipart body (None: no limit).
+        self.max_form_files = limits["max_form_files"]
+        #: Largest value of one form field that is not a file, in bytes.
+        self.max_field_size = limits["max_field_size"]
+        #: Largest uploaded file, in bytes (the body limit applies as well).
+        self.max_file_size = limits["max_file_size"]
+        #: Longest header line of one multipart part, in bytes.
+        self.max_part_header_size = limits["max_part_header_size"]
+        #: Uploaded files up to this size stay in memory; larger ones are
+        #: spooled to a temporary file.
+        self.spool_threshold = spool_threshold
         #: Run sync handlers on the event loop under ASGI instead of the thread
         #: pool: only for handlers that never block. Routes can override it.
         self.inline_sync = inline_sync
@@ -75,6 +104,9 @@ class App:
         self._error_handlers: dict[int | type[BaseException], ErrorHandler] = {}
         #: Whether any error handler is async, so WSGI knows it may need a loop.
         self._async_error_handlers = False
+        self._stages: list[_Stage] = []
+        #: Whether any middleware hook is async (WSGI then needs a loop).
+        self._async_middleware = False
         self._wsgi = _wsgi.WSGIAdapter(self)
         self._asgi = _asgi.ASGIAdapter(self)
 
@@ -114,20 +146,19 @@ class App:
         *,
         name: str | None = None,
         inline: bool | None = None,
-        max_body_size: int | None = _UNSET,
+        **limits: int | None,
     ) -> Callable[[_F], _F]:
         """Register the decorated function for ``path`` and ``methods``.
 
         ``name`` (default: the function's name) is what :meth:`url_path_for`
         takes. ``inline=True`` runs a sync handler on the event loop under ASGI
         (skipping the thread hop; only for code that never blocks).
-        ``max_body_size`` overrides the App's limit for this route.
+        Limits given as keywords (``max_body_size=...``, ``max_file_size=...``,
+        see ``dualweb.limits``) override the App's for this route.
         """
 
         def register(endpoint: _F) -> _F:
-            self.add_route(
-                path, endpoint, methods, name=name, inline=inline, max_body_size=max_body_size
-            )
+            self.add_route(path, endpoint, methods, name=name, inline=inline, **limits)
             return endpoint
 
         return register
@@ -140,7 +171,7 @@ class App:
         *,
         name: str | None = None,
         inline: bool | None = None,
-        max_body_size: int | None = _UNSET,
+        **limits: int | None,
     ) -> Route:
         if isinstance(methods, str):
             raise TypeError("methods must be a list of method names, not a str")
@@ -150,7 +181,7 @@ class App:
             methods=methods,
             name=name,
             inline=inline,
-            max_body_size=max_body_size,
+            limits=limits,
             converters=self.converters,
         )
         if not route.is_async:
@@ -202,6 +233,42 @@ class App:
         if iscoroutinefunction(handler):
             self._async_error_handlers = True
 
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add a middleware; its ``before_request`` runs after those added before it.
+
+        Its ``after_request`` runs before theirs (middleware nests like an onion).
+        """
+        if not isinstance(middleware, Middleware):
+            raise TypeError(
+                f"expected a dualweb Middleware, not {type(middleware).__name__}; "
+                "wrap app.asgi or app.wsgi for ASGI or WSGI middleware"
+            )
+        cls = type(middleware)
+        before = middleware.before_request if _overrides(cls, "before_request") else None
+        after = middleware.after_request if _overrides(cls, "after_request") else None
+        self._add_stage(_Stage(before, after, middleware.inline))
+
+    def before_request(self, hook: _F) -> _F:
+        """Register ``hook(request)`` to run before every handler (sync or async).
+
+        A hook that returns something other than None answers the request.
+        """
+        self._add_stage(_Stage(hook, None, None))
+        return hook
+
+    def after_request(self, hook: _F) -> _F:
+        """Register ``hook(request, response)`` to run on every response.
+
+        It changes the response in place (returning None) or returns another.
+        """
+        self._add_stage(_Stage(None, hook, None))
+        return hook
+
+    def _add_stage(self, stage: _Stage) -> None:
+        self._stages.append(stage)
+        if stage.before_is_async or stage.after_is_async:
+            self._async_middleware = True
+
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route named ``name`` with ``params`` filled in.
 
@@ -237,16 +304,71 @@ class App:
 
     def _needs_loop(self, route: Route | None) -> bool:
         """Whether a WSGI request must run on an event loop (something async is involved)."""
-        return (route is not None and route.is_async) or self._async_error_handlers
+        return (
+            (route is not None and route.is_async)
+            or self._async_error_handlers
+            or self._async_middleware
+        )
 
     async def _respond(
         self, request: Request, outcome: HTTPException | _Answer | None, threaded: bool
     ) -> Response:
-        """Run the handler (or answer ``outcome``) and turn the result into a Response.
+        """Answer the request: middleware around the handler (or ``outcome``).
 
-        ``threaded``: sync handlers go to the thread pool (ASGI) instead of
+        ``threaded``: sync code goes to the thread pool (ASGI) instead of
         being called on the current thread (WSGI).
         """
+        if not self._stages:
+            return await self._run_handler(request, outcome, threaded)
+        stages = self._stages
+        entered = 0
+        response: Response | None = None
+        for stage in stages:
+            if stage.before is not None:
+                try:
+                    result = await self._run_hook(
+                        stage.before, stage.before_is_async, stage.inline, threaded, request
+                    )
+                    if result is not None:
+                        response = to_response(result)
+                except Exception as exc:
+                    response = await self._handle_error(request, exc, threaded)
+                if response is not None:
+                    break
+            entered += 1
+        if response is None:
+            response = await self._run_handler(request, outcome, threaded)
+        for stage in reversed(stages[:entered]):
+            if stage.after is not None:
+                try:
+                    hook, is_async = stage.after, stage.after_is_async
+                    result = await self._run_hook(
+                        hook, is_async, stage.inline, threaded, request, response
+                    )
+                    if result is not None:
+                        response = to_response(result)
+                except Exception as exc:
+                    response = await self._handle_error(request, exc, threaded)
+        return response
+
+    async def _run_hook(
+        self,
+        hook: Callable[..., Any],
+        is_async: bool,
+        inline: bool | None,
+        threaded: bool,
+        *args: Any,
+    ) -> Any:
+        if is_async:
+            return await hook(*args)
+        if threaded and not (self.inline_sync if inline is None else inline):
+            return await self.thread_pool.run(hook, *args)
+        return hook(*args)
+
+    async def _run_handler(
+        self, request: Request, outcome: HTTPException | _Answer | None, threaded: bool
+    ) -> Response:
+        """Run the handler (or answer ``outcome``) and turn the result into a Response."""
         if isinstance(outcome, _Answer):
             return outcome.respond(request)
         try:
@@ -317,6 +439,28 @@ class App:
         if self.debug:
             return PlainTextResponse("".join(traceback.format_exception(exc)), 500)
         return PlainTextResponse("Internal Server Error", 500)
+
+
+def _overrides(cls: type, name: str) -> bool:
+    return getattr(cls, name) is not getattr(Middleware, name)
+
+
+class _Stage:
+    """One layer of middleware: its hooks, and how to call them."""
+
+    __slots__ = ("after", "after_is_async", "before", "before_is_async", "inline")
+
+    def __init__(
+        self,
+        before: Callable[..., Any] | None,
+        after: Callable[..., Any] | None,
+        inline: bool | None,
+    ) -> None:
+        self.before = before
+        self.after = after
+        self.inline = inline
+        self.before_is_async = before is not None and iscoroutinefunction(before)
+        self.after_is_async = after is not None and iscoroutinefunction(after)
 
 
 class _Answer:

@@ -9,7 +9,9 @@ and nothing is read or parsed twice.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
@@ -21,6 +23,13 @@ from .forms import FormData, parse_urlencoded
 if TYPE_CHECKING:
     from .app import App
     from .routing import Route
+    from .sessions import Session
+
+logger = logging.getLogger("dualweb")
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
 
 
 class RequestSource(Protocol):
@@ -70,7 +79,10 @@ class Request:
         "_headers",
         "_json",
         "_query",
+        "_resources",
+        "_session",
         "_source",
+        "_state",
         "app",
         "method",
         "path",
@@ -87,6 +99,9 @@ class Request:
     _json: Any
     _form: FormData
     _consumed: bool
+    _state: SimpleNamespace
+    _session: Session
+    _resources: list[Closeable]
 
     def __init__(
         self,
@@ -200,13 +215,68 @@ class Request:
         path = quote(self.url_path_for(name, **params), safe=_URL_PATH_SAFE + "%")
         return f"{self.scheme}://{self.host}{path}"
 
+    @property
+    def state(self) -> SimpleNamespace:
+        """A namespace for middleware and handlers to pass things along (per request)."""
+        try:
+            return self._state
+        except AttributeError:
+            pass
+        self._state = SimpleNamespace()
+        return self._state
+
+    @property
+    def session(self) -> Session:
+        """The signed-cookie session (needs :class:`~dualweb.sessions.SessionMiddleware`)."""
+        try:
+            return self._session
+        except AttributeError:
+            raise RuntimeError(
+                "request.session needs the session middleware: "
+                "app.add_middleware(SessionMiddleware(secret_key=...))"
+            ) from None
+
+    # -- resources released when the request ends ---------------------------------
+
+    def add_cleanup(self, resource: Closeable) -> None:
+        """Close ``resource`` when the response has been sent (or the request failed).
+
+        Uploaded files are registered here, so their temporary files are
+        removed however the request ends.
+        """
+        try:
+            self._resources.append(resource)
+        except AttributeError:
+            self._resources = [resource]
+
+    def _release(self) -> None:
+        """Close what :meth:`add_cleanup` collected; errors are logged, not raised."""
+        try:
+            resources = self._resources
+        except AttributeError:
+            return
+        del self._resources
+        for resource in reversed(resources):
+            try:
+                resource.close()
+            except Exception:
+                logger.exception("Error while releasing %r", resource)
+
+    @property
+    def _has_resources(self) -> bool:
+        return hasattr(self, "_resources")
+
     # -- the body ------------------------------------------------------------------
 
-    def _body_limit(self) -> int | None:
+    def limit(self, name: str) -> int | None:
+        """This request's limit ``name`` (``"max_body_size"``...): the route's, else the App's."""
         route = self.route
-        if route is not None and isinstance(route.max_body_size, int | None):
-            return route.max_body_size
-        return self.app.max_body_size
+        if route is not None and name in route.limits:
+            return route.limits[name]
+        return getattr(self.app, name)  # type: ignore[no-any-return]
+
+    def _body_limit(self) -> int | None:
+        return self.limit("max_body_size")
 
     def _start_reading(self) -> int | None:
         """Check the body may be read, and its declared size; return the limit."""

@@ -15,6 +15,7 @@ from asgiref.sync import iscoroutinefunction
 
 from .converters import DEFAULT_CONVERTERS, Converter
 from .exceptions import HTTPException
+from .limits import check_limits
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?\}")
 _NO_MATCH: Any = object()
@@ -30,7 +31,7 @@ class Route:
         "endpoint",
         "inline",
         "is_async",
-        "max_body_size",
+        "limits",
         "methods",
         "name",
         "param_names",
@@ -47,7 +48,7 @@ class Route:
         methods: Iterable[str],
         name: str | None = None,
         inline: bool | None = None,
-        max_body_size: int | object | None = None,
+        limits: Mapping[str, int | None] | None = None,
         converters: Mapping[str, type[Converter]] = DEFAULT_CONVERTERS,
     ) -> None:
         self.path = path
@@ -59,7 +60,9 @@ class Route:
         self.is_async = iscoroutinefunction(endpoint)
         #: None means "as the App says".
         self.inline = inline
-        self.max_body_size = max_body_size
+        #: Limits this route sets for itself (see ``dualweb.limits``); the
+        #: App's apply to the others.
+        self.limits: dict[str, int | None] = check_limits(limits or {})
         #: For sync endpoints, the endpoint wrapped to run in the App's thread pool.
         self.threaded: Callable[..., Any] | None = None
         self.parts = _parse_pattern(path, converters)
