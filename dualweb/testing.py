@@ -8,6 +8,7 @@ arrive chunk by chunk in both modes.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import queue
 import threading
@@ -116,18 +117,22 @@ class _WSGITransport(httpx.BaseTransport):
 
         result = self.app(environ, start_response)
         iterator = iter(result)
+        failure: BaseException | None = None
         try:
             first = next(iterator)
         except StopIteration:
             first = b""
-        except BaseException:
+        except Exception as exc:
             _close(result)
-            raise
+            if not started:
+                raise
+            # The headers are out, as a server would have sent them.
+            first, failure = b"", exc
         status, headers = started
         return httpx.Response(
             int(status[:3]),
             headers=headers,
-            stream=_WSGIStream(first, iterator, result),
+            stream=_WSGIStream(first, iterator, result, failure),
             extensions={"reason_phrase": status[4:].encode("latin-1")},
         )
 
@@ -139,18 +144,36 @@ def _close(result: object) -> None:
 
 
 class _WSGIStream(httpx.SyncByteStream):
-    def __init__(self, first: bytes, iterator: Iterator[bytes], result: object) -> None:
+    def __init__(
+        self,
+        first: bytes,
+        iterator: Iterator[bytes],
+        result: object,
+        failure: BaseException | None,
+    ) -> None:
         self.first = first
         self.iterator = iterator
         self.result = result
+        self.failure = failure
 
     def __iter__(self) -> Iterator[bytes]:
+        # An error in the body reaches the server, which drops the
+        # connection: the client sees a truncated response, as here.
+        if self.failure is not None:
+            raise _truncated() from self.failure
         if self.first:
             yield self.first
-        yield from self.iterator
+        try:
+            yield from self.iterator
+        except Exception as exc:
+            raise _truncated() from exc
 
     def close(self) -> None:
         _close(self.result)
+
+
+def _truncated() -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError("the app ended the response before its body was complete")
 
 
 class _ASGITransport(httpx.BaseTransport):
@@ -208,6 +231,7 @@ class _Exchange:
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.body_sent = False
+        self.complete = False
         self.outbox: queue.Queue[Any] = queue.Queue()
         self.disconnected: asyncio.Event | None = None
 
@@ -218,7 +242,9 @@ class _Exchange:
         except BaseException as exc:
             self.outbox.put(exc)
             raise
-        self.outbox.put(None)
+        # Returning before the last body message: a server closes the connection.
+        if not self.complete:
+            self.outbox.put(_truncated())
 
     async def receive(self) -> ASGIMessage:
         if not self.body_sent:
@@ -235,7 +261,12 @@ class _Exchange:
             if message.get("body"):
                 self.outbox.put(bytes(message["body"]))
             if not message.get("more_body", False):
+                self.complete = True
                 self.outbox.put(None)
+
+
+#: How long a closed response waits for the ASGI app to finish by itself.
+_DISCONNECT_GRACE = 5.0
 
 
 class _ASGIStream(httpx.SyncByteStream):
@@ -261,4 +292,12 @@ class _ASGIStream(httpx.SyncByteStream):
         if event is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(event.set)
         if not self.done:
-            self.future.cancel()
+            # Give the app the chance a server gives it: see the disconnect
+            # and finish (its generators' finally clauses run) before the
+            # test goes on; cancel it only if it does not.
+            try:
+                self.future.result(timeout=_DISCONNECT_GRACE)
+            except concurrent.futures.TimeoutError:
+                self.future.cancel()
+            except BaseException:  # the app's own outcome is not the client's business
+                pass

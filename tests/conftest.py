@@ -15,6 +15,7 @@ from wsgiref.validate import validator
 
 import pytest
 from blockbuster import BlockingError, blockbuster_ctx
+from serverkit import Servers
 
 from dualweb import App
 from dualweb.testing import TestClient
@@ -62,3 +63,13 @@ class _BlockingErrors(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and isinstance(record.exc_info[1], BlockingError):
             self.errors.append(record.exc_info[1])
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """Real servers (see serverkit.py): each started on first use, all stopped with the module."""
+    pool = Servers(tmp_path_factory.mktemp("servers"))
+    try:
+        yield pool
+    finally:
+        pool.stop_all()

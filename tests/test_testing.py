@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 
 from dualweb import App
@@ -68,14 +69,41 @@ def test_exception_escaping_the_wsgi_app_reaches_the_test():
         yield b"partial"
         raise RuntimeError("mid-stream")
 
-    with TestClient(broken, "wsgi") as client, pytest.raises(RuntimeError, match="mid-stream"):
+    # After the headers, a server drops the connection: the client sees a
+    # truncated body, and the app's error is the cause.
+    with TestClient(broken, "wsgi") as client, pytest.raises(httpx.RemoteProtocolError) as caught:
         client.get("/")
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert str(caught.value.__cause__) == "mid-stream"
+
+    def fails_before_first_chunk(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        raise RuntimeError("first chunk")
+        yield b""  # pragma: no cover
+
+    client = TestClient(fails_before_first_chunk, "wsgi")
+    with client, client.stream("GET", "/") as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            response.read()
+    assert str(caught.value.__cause__) == "first chunk"
 
     def broken_early(environ, start_response):
         raise RuntimeError("early")
 
     with TestClient(broken_early, "wsgi") as client, pytest.raises(RuntimeError, match="early"):
         client.get("/")
+
+
+def test_asgi_app_returning_before_the_end_of_the_body_is_a_truncated_response():
+    async def incomplete(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+
+    with TestClient(incomplete, "asgi") as client, client.stream("GET", "/") as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            response.read()
 
 
 def test_stream_closed_early_disconnects_the_asgi_app():
