@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._bridge import call_async_from_thread
 from .datastructures import Address
+from .files import FileBody, FileResponse
 from .requests import ClientDisconnect, Request
 from .responses import Response
 
@@ -63,6 +64,12 @@ class ASGIAdapter:
     async def _send(
         self, response: Response, request: Request, source: ASGISource, send: ASGISend, head: bool
     ) -> None:
+        stream = response.stream
+        if stream is not None and isinstance(response, FileResponse) and stream is response:
+            # A file, evaluated against the request now, after the middleware;
+            # that opens it, so in the pool (see dualweb.files).
+            response = await self.app.thread_pool.run(response.prepare, request)
+            stream = response.stream
         await send(
             {
                 "type": "http.response.start",
@@ -73,10 +80,18 @@ class ASGIAdapter:
                 ],
             }
         )
-        stream = response.stream
         if stream is None:
             await send({"type": "http.response.body", "body": b"" if head else response.body})
             return
+        if isinstance(stream, FileBody) and not head:
+            extensions = source.scope.get("extensions") or {}
+            if "http.response.pathsend" in extensions and stream.whole:
+                # The server opens the path and sends the file itself.
+                await send({"type": "http.response.pathsend", "path": stream.path})
+                return
+            if "http.response.zerocopysend" in extensions:
+                await _zerocopy_send(stream, send)
+                return
         if hasattr(stream, "__aiter__"):
             chunks: AsyncIterable[Any] = stream  # type: ignore[assignment]
         else:
@@ -138,6 +153,32 @@ async def _stream_until_disconnect(
             sender.cancel()
         await asyncio.wait((sender, watcher))
     return not sender.cancelled() and sender.result()
+
+
+async def _zerocopy_send(body: FileBody, send: ASGISend) -> None:
+    """Send a file body through the ``http.response.zerocopysend`` extension.
+
+    The server copies each span from the open file to the socket itself; the
+    multipart heads, if any, go as ordinary body messages between them. The
+    file is the app's to close (the request's cleanup does it).
+    """
+    try:
+        for segment in body.segments:
+            if isinstance(segment, bytes):
+                message = {"type": "http.response.body", "body": segment, "more_body": True}
+            else:
+                offset, count = segment
+                message = {
+                    "type": "http.response.zerocopysend",
+                    "file": body.file,
+                    "offset": offset,
+                    "count": count,
+                    "more_body": True,
+                }
+            await send(message)
+    except OSError:
+        return  # the client went away (ASGI 2.4): leave the response incomplete
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _wait_for_disconnect(receive: ASGIReceive) -> None:

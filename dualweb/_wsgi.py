@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._bridge import drive_sync, iterate_async, run_coroutine
 from .datastructures import Address
+from .files import FileBody, FileResponse
 from .requests import ClientDisconnect, Request
 from .responses import STATUS_LINES, Response
 
@@ -45,7 +46,7 @@ class WSGIAdapter:
         dispatch = app._respond(request, outcome, False)
         try:
             response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
-            body = _send(response, request, start_response, method == "HEAD")
+            body = _send(response, request, environ, start_response, method == "HEAD")
         except BaseException:
             request._release()
             raise
@@ -55,12 +56,25 @@ class WSGIAdapter:
 
 
 def _send(
-    response: Response, request: Request, start_response: StartResponse, head: bool
+    response: Response,
+    request: Request,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    head: bool,
 ) -> Iterable[bytes]:
-    start_response(STATUS_LINES[response.status_code], response.raw_headers)
     stream = response.stream
+    if stream is not None and isinstance(response, FileResponse) and stream is response:
+        # A file, evaluated against the request now, after the middleware
+        # (see dualweb.files).
+        response = response.prepare(request)
+        stream = response.stream
+        if stream is None:
+            request._release()  # the caller releases only streamless originals
+    start_response(STATUS_LINES[response.status_code], response.raw_headers)
     if stream is None:
         return [] if head else [response.body]
+    if isinstance(stream, FileBody) and not head:
+        return _send_file(stream, request, environ)
     chunks: Iterable[Any] = iterate_async(stream) if hasattr(stream, "__aiter__") else stream  # type: ignore[arg-type]
     if head:
         _close(chunks)
@@ -85,6 +99,47 @@ def _encode_chunks(chunks: Iterable[bytes | str], request: Request) -> Iterator[
             _close(chunks)
         finally:
             request._release()
+
+
+def _send_file(body: FileBody, request: Request, environ: WSGIEnvironment) -> Iterable[bytes]:
+    file_body = _FileIterable(body, request)
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    if file_wrapper is not None and body.whole:
+        # PEP 3333's optional fast path: gunicorn recognises its own wrapper
+        # and sends the file with sendfile(2), Content-Length bytes of it.
+        return file_wrapper(file_body, _CHUNK_SIZE)  # type: ignore[no-any-return]
+    return file_body
+
+
+class _FileIterable:
+    """A file body as the WSGI iterable, or as the file-like for ``wsgi.file_wrapper``.
+
+    ``close()`` (which PEP 3333 servers call, and file wrappers pass on)
+    ends the request even when the body was never iterated, so the file is
+    closed however the response ends.
+    """
+
+    __slots__ = ("body", "chunks", "request")
+
+    def __init__(self, body: FileBody, request: Request) -> None:
+        self.body = body
+        self.request = request
+        self.chunks = _encode_chunks(body, request)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks
+
+    def read(self, size: int = -1) -> bytes:
+        return self.body.read(size)
+
+    def fileno(self) -> int:
+        return self.body.fileno()
+
+    def close(self) -> None:
+        try:
+            _close(self.chunks)
+        finally:
+            self.request._release()
 
 
 def _close(chunks: object) -> None:

@@ -9,6 +9,7 @@ persistent loop when an async handler is involved (see ``_bridge``).
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -209,6 +210,24 @@ class App:
 
     def options(self, path: str, **options: Any) -> Callable[[_F], _F]:
         return self.route(path, ["OPTIONS"], **options)
+
+    def static(
+        self,
+        prefix: str,
+        directory: str | os.PathLike[str],
+        *,
+        name: str = "static",
+        **options: Any,
+    ) -> Route:
+        """Serve the files below ``directory`` under ``prefix`` (GET and HEAD).
+
+        ``options`` go to :class:`~dualweb.staticfiles.StaticFiles`; the route
+        is named ``name``: ``url_path_for("static", path="css/site.css")``.
+        """
+        from .staticfiles import StaticFiles
+
+        path = prefix.rstrip("/") + "/{path:path}"
+        return self.add_route(path, StaticFiles(directory, **options), name=name)
 
     def add_converter(self, name: str, converter: type[Converter]) -> None:
         """Make ``{param:name}`` available in routes registered from now on."""

@@ -27,7 +27,13 @@ def parse_cookie_header(header: str, into: dict[str, str]) -> None:
     that are not ASCII); such parts are skipped or kept as they are, never
     raised on. The first occurrence of a name wins, as in most browsers' order
     (the most specific path is sent first).
+
+    Header values arrive as latin-1 decoded bytes (under WSGI and ASGI
+    alike); browsers send non-ASCII cookies as UTF-8, so a pair that is valid
+    UTF-8 is decoded as such, and any other is kept as latin-1.
     """
+    if not header.isascii():
+        header = _utf8_pairs(header)
     for part in header.split(";"):
         name, sep, value = part.partition("=")
         name = name.strip()
@@ -37,6 +43,17 @@ def parse_cookie_header(header: str, into: dict[str, str]) -> None:
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = _UNESCAPE.sub(_unescape_match, value[1:-1])
         into[name] = value
+
+
+def _utf8_pairs(header: str) -> str:
+    return ";".join(part if part.isascii() else _utf8(part) for part in header.split(";"))
+
+
+def _utf8(text: str) -> str:
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text  # not UTF-8 (or not from a header at all): keep it as it is
 
 
 def _unescape_match(match: re.Match[str]) -> str:

@@ -1,36 +1,94 @@
-"""Form bodies: the parsed form object and the url-encoded parser."""
+"""Form bodies: the parsed form object and the url-encoded parser.
+
+Multipart bodies are parsed in ``_multipart``; both kinds give a
+:class:`FormData`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import unquote
 
 from .datastructures import MultiDict
 from .exceptions import HTTPException
+from .uploads import UploadFile
+
+
+class FormFiles(Mapping[str, UploadFile]):
+    """The files of a multipart form, by field name (immutable).
+
+    ``files[name]`` and ``files.get(name)`` give the *first* file sent under
+    a name; ``files.getlist(name)`` gives all of them in order.
+    """
+
+    __slots__ = ("_index", "_items")
+
+    def __init__(self, items: Iterable[tuple[str, UploadFile]] = ()) -> None:
+        self._items = list(items)
+        index: dict[str, list[UploadFile]] = {}
+        for name, upload in self._items:
+            index.setdefault(name, []).append(upload)
+        self._index = index
+
+    def __getitem__(self, name: str) -> UploadFile:
+        return self._index[name][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def getlist(self, name: str) -> list[UploadFile]:
+        """Every file sent under ``name``, in order; empty when there are none."""
+        return list(self._index.get(name, ()))
+
+    def multi_items(self) -> list[tuple[str, UploadFile]]:
+        """Every (name, file) pair as received, repeated names included."""
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"FormFiles({self._items!r})"
 
 
 class FormData(MultiDict):
     """Fields of a submitted form: ``form["name"]``, ``form.get``, ``form.getlist``.
 
-    Uploaded files (multipart bodies) are kept apart in ``form.files``.
+    The values are str. Uploaded files (multipart bodies) are kept apart in
+    ``form.files``, a :class:`FormFiles`.
     """
 
     __slots__ = ("files",)
 
     def __init__(
-        self, fields: Iterable[tuple[str, str]] = (), files: MultiDict | None = None
+        self, fields: Iterable[tuple[str, str]] = (), files: FormFiles | None = None
     ) -> None:
         super().__init__(fields)
-        self.files: MultiDict | Any = files if files is not None else MultiDict()
+        self.files = files if files is not None else FormFiles()
 
 
-def parse_urlencoded(text: str, *, max_fields: int | None, what: str) -> list[tuple[str, str]]:
+def too_many_fields(max_fields: int, what: str = "form body") -> HTTPException:
+    return HTTPException(413, f"Too many fields in {what} (max_form_fields={max_fields})")
+
+
+def field_too_large(max_field_size: int) -> HTTPException:
+    return HTTPException(
+        413, f"A form field is larger than max_field_size ({max_field_size} bytes)"
+    )
+
+
+def parse_urlencoded(
+    text: str, *, max_fields: int | None, what: str, max_field_size: int | None = None
+) -> list[tuple[str, str]]:
     """Split ``a=1&b=x%20y`` into decoded pairs; 400 on undecodable input.
 
     Fields without ``%`` or ``+`` skip the unquoting, which is most of the cost
     of ``urllib.parse.parse_qsl``. ``text`` holds the raw bytes as latin-1
     (the WSGI convention); after unquoting they must be valid UTF-8.
+    ``max_field_size`` caps each decoded value, in UTF-8 bytes.
     """
     if not text:
         return []
@@ -44,7 +102,7 @@ def parse_urlencoded(text: str, *, max_fields: int | None, what: str) -> list[tu
         if not field:
             continue
         if max_fields is not None and len(pairs) >= max_fields:
-            raise HTTPException(413, f"Too many fields in {what} (max_form_fields={max_fields})")
+            raise too_many_fields(max_fields, what)
         name, _, value = field.partition("=")
         if "%" in field or "+" in field:
             try:
@@ -52,5 +110,12 @@ def parse_urlencoded(text: str, *, max_fields: int | None, what: str) -> list[tu
                 value = unquote(value.replace("+", " "), errors="strict")
             except UnicodeDecodeError:
                 raise HTTPException(400, f"Malformed {what}: not valid UTF-8") from None
+        # A str never has more characters than its UTF-8 bytes: the encode
+        # is only needed for non-ASCII values.
+        if max_field_size is not None and (
+            len(value) > max_field_size
+            or (not value.isascii() and len(value.encode()) > max_field_size)
+        ):
+            raise field_too_large(max_field_size)
         pairs.append((name, value))
     return pairs

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from . import _multipart
 from .cookies import parse_cookie_header
 from .datastructures import Address, Headers, QueryParams
 from .exceptions import HTTPException
@@ -66,6 +67,7 @@ class ClientDisconnect(HTTPException):
 _URL_PATH_SAFE = "/!$&'()*+,;=:@~"
 _JSON_TYPES = ("application/json",)
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_MULTIPART_TYPE = "multipart/form-data"
 
 
 class Request:
@@ -374,13 +376,20 @@ class Request:
         return self._json
 
     def form(self) -> FormData:
-        """The fields of a url-encoded form body (415 for another Content-Type)."""
+        """The form in the body, url-encoded or multipart (415 for another Content-Type).
+
+        A multipart body is parsed as it is read, files going to
+        :class:`~dualweb.uploads.UploadFile` objects in ``form.files``.
+        """
         try:
             return self._form
         except AttributeError:
             pass
-        self._expect_form()
-        self._form = self._parse_form(self.body())
+        boundary = self._expect_form()
+        if boundary is None:
+            self._form = self._parse_form(self.body())
+        else:
+            self._form = _multipart.parse(self, boundary)
         return self._form
 
     async def aform(self) -> FormData:
@@ -388,8 +397,11 @@ class Request:
             return self._form
         except AttributeError:
             pass
-        self._expect_form()
-        self._form = self._parse_form(await self.abody())
+        boundary = self._expect_form()
+        if boundary is None:
+            self._form = self._parse_form(await self.abody())
+        else:
+            self._form = await _multipart.aparse(self, boundary)
         return self._form
 
     def _decode(self, body: bytes) -> str:
@@ -410,16 +422,23 @@ class Request:
         if media_type not in _JSON_TYPES and not media_type.endswith("+json"):
             raise HTTPException(415, "Expected a JSON body (Content-Type: application/json)")
 
-    def _expect_form(self) -> None:
+    def _expect_form(self) -> str | None:
+        """415 unless the body is a form; the multipart boundary, or None (url-encoded)."""
         media_type = self.content_type
-        if media_type == "multipart/form-data":
-            raise HTTPException(415, "multipart/form-data bodies are not supported yet")
-        if media_type != _FORM_TYPE:
-            raise HTTPException(415, f"Expected a form body (Content-Type: {_FORM_TYPE})")
+        if media_type == _FORM_TYPE:
+            return None
+        if media_type == _MULTIPART_TYPE:
+            return _multipart.boundary_of(self.headers["content-type"])
+        raise HTTPException(
+            415, f"Expected a form body (Content-Type: {_FORM_TYPE} or {_MULTIPART_TYPE})"
+        )
 
     def _parse_form(self, body: bytes) -> FormData:
         pairs = parse_urlencoded(
-            body.decode("latin-1"), max_fields=self.app.max_form_fields, what="form body"
+            body.decode("latin-1"),
+            max_fields=self.limit("max_form_fields"),
+            what="form body",
+            max_field_size=self.limit("max_field_size"),
         )
         return FormData(pairs)
 

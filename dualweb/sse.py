@@ -20,6 +20,7 @@ from .responses import HeadersInput, StreamingResponse
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
+
 class ServerSentEvent:
     """One event: ``data`` (any text; several lines are fine) and the optional fields.
 

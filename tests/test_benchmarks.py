@@ -30,3 +30,21 @@ def test_benchmark_script_runs(script, heading):
     assert result.returncode == 0, result.stderr
     assert heading in result.stdout
     assert "os.getloadavg()" in result.stdout
+
+
+@pytest.mark.servers
+def test_upload_benchmark_runs():
+    # Starts uvicorn and gunicorn on 127.0.0.1 and uploads a 4 MB file once to each route.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_upload.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| uvicorn | `/aupload` |" in result.stdout
+    assert "| gunicorn | `/upload` |" in result.stdout
+    assert "`PushMultipartParser` alone" in result.stdout
+    assert "os.getloadavg()" in result.stdout
