@@ -4,7 +4,9 @@ from .app import App
 from .converters import Converter
 from .datastructures import Address, Headers, MultiDict, QueryParams
 from .exceptions import HTTPException, abort
-from .forms import FormData
+from .files import FileResponse
+from .forms import FormData, FormFiles
+from .middleware import Middleware
 from .requests import ClientDisconnect, Request
 from .responses import (
     HTMLResponse,
@@ -15,6 +17,10 @@ from .responses import (
     StreamingResponse,
 )
 from .routing import Route
+from .sessions import Session, SessionMiddleware
+from .sse import EventSourceResponse, ServerSentEvent
+from .staticfiles import StaticFiles
+from .uploads import UploadFile
 
 __version__ = "0.1.0"
 
@@ -23,11 +29,15 @@ __all__ = [
     "App",
     "ClientDisconnect",
     "Converter",
+    "EventSourceResponse",
+    "FileResponse",
     "FormData",
+    "FormFiles",
     "HTMLResponse",
     "HTTPException",
     "Headers",
     "JSONResponse",
+    "Middleware",
     "MultiDict",
     "PlainTextResponse",
     "QueryParams",
@@ -35,6 +45,11 @@ __all__ = [
     "Request",
     "Response",
     "Route",
+    "ServerSentEvent",
+    "Session",
+    "SessionMiddleware",
+    "StaticFiles",
     "StreamingResponse",
+    "UploadFile",
     "abort",
 ]

@@ -66,8 +66,8 @@ class ASGIAdapter:
     ) -> None:
         stream = response.stream
         if stream is not None and isinstance(response, FileResponse) and stream is response:
-            # A file, evaluated against the request now, after the middleware;
-            # that opens it, so in the pool (see dualweb.files).
+            # A FileResponse that only an after hook returned: evaluated
+            # against the request now; that opens it, so in the pool.
             response = await self.app.thread_pool.run(response.prepare, request)
             stream = response.stream
         await send(
@@ -92,13 +92,20 @@ class ASGIAdapter:
             if "http.response.zerocopysend" in extensions:
                 await _zerocopy_send(stream, send)
                 return
+        if head:
+            # Close the body itself: a wrapper that never started would not.
+            close = getattr(stream, "close", None)
+            if hasattr(stream, "aclose"):
+                await _aclose(stream)
+            elif close is not None:
+                await self.app.thread_pool.run(close)
+            await send({"type": "http.response.body", "body": b""})
+            return
         if hasattr(stream, "__aiter__"):
             chunks: AsyncIterable[Any] = stream  # type: ignore[assignment]
         else:
             chunks = self.app.thread_pool.iterate(stream)
-        if head:
-            await _aclose(chunks)
-        elif source.can_watch_disconnect(request):
+        if source.can_watch_disconnect(request):
             if not await _stream_until_disconnect(chunks, request, source.receive, send):
                 return
         elif not await _stream(chunks, request, send):

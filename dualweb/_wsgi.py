@@ -64,8 +64,8 @@ def _send(
 ) -> Iterable[bytes]:
     stream = response.stream
     if stream is not None and isinstance(response, FileResponse) and stream is response:
-        # A file, evaluated against the request now, after the middleware
-        # (see dualweb.files).
+        # A FileResponse that only an after hook returned, not evaluated
+        # against the request yet (see dualweb.files).
         response = response.prepare(request)
         stream = response.stream
         if stream is None:
@@ -75,10 +75,15 @@ def _send(
         return [] if head else [response.body]
     if isinstance(stream, FileBody) and not head:
         return _send_file(stream, request, environ)
-    chunks: Iterable[Any] = iterate_async(stream) if hasattr(stream, "__aiter__") else stream  # type: ignore[arg-type]
     if head:
-        _close(chunks)
+        # Close the body itself: a wrapper that never started would not.
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            run_coroutine(aclose())
+        else:
+            _close(stream)
         return []
+    chunks: Iterable[Any] = iterate_async(stream) if hasattr(stream, "__aiter__") else stream  # type: ignore[arg-type]
     return _encode_chunks(chunks, request)
 
 

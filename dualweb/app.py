@@ -20,6 +20,7 @@ from . import _asgi, _wsgi
 from ._bridge import DEFAULT_THREAD_POOL_SIZE, ThreadPool
 from .converters import DEFAULT_CONVERTERS, Converter
 from .exceptions import HTTPException
+from .files import FileResponse
 from .limits import DEFAULT_LIMITS, check_limits
 from .middleware.base import Middleware
 from .requests import Request
@@ -350,6 +351,8 @@ class App:
                     )
                     if result is not None:
                         response = to_response(result)
+                        if response.stream is not None and isinstance(response, FileResponse):
+                            response = await self._prepare_file(response, request, threaded)
                 except Exception as exc:
                     response = await self._handle_error(request, exc, threaded)
                 if response is not None:
@@ -365,9 +368,12 @@ class App:
                         hook, is_async, stage.inline, threaded, request, response
                     )
                     if result is not None:
-                        response = to_response(result)
+                        replaced, response = response, to_response(result)
+                        if replaced is not response:
+                            await _discard_body(replaced)
                 except Exception as exc:
-                    response = await self._handle_error(request, exc, threaded)
+                    failed, response = response, await self._handle_error(request, exc, threaded)
+                    await _discard_body(failed)
         return response
 
     async def _run_hook(
@@ -401,9 +407,23 @@ class App:
                 result = await route.threaded(request, **request.path_params)
             else:
                 result = route.endpoint(request, **request.path_params)
-            return to_response(result)
+            response = to_response(result)
+            if response.stream is not None and isinstance(response, FileResponse):
+                response = await self._prepare_file(response, request, threaded)
+            return response
         except Exception as exc:
             return await self._handle_error(request, exc, threaded)
+
+    async def _prepare_file(
+        self, response: FileResponse, request: Request, threaded: bool
+    ) -> Response:
+        """Evaluate a file response against the request before the middleware sees it.
+
+        Preparing opens the file: under ASGI, that happens in the thread pool.
+        """
+        if threaded:
+            return await self.thread_pool.run(response.prepare, request)
+        return response.prepare(request)
 
     def _runs_inline(self, route: Route) -> bool:
         return self.inline_sync if route.inline is None else route.inline
@@ -458,6 +478,24 @@ class App:
         if self.debug:
             return PlainTextResponse("".join(traceback.format_exception(exc)), 500)
         return PlainTextResponse("Internal Server Error", 500)
+
+
+async def _discard_body(response: Response) -> None:
+    """Close the stream of a response that an after hook replaced.
+
+    Its iteration never started, so closing runs none of its code and does
+    not block; a file body is also closed by the request's cleanup.
+    """
+    stream: object = response.stream
+    if stream is None or isinstance(stream, Response):  # an unprepared FileResponse
+        return
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+        return
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
 
 
 def _overrides(cls: type, name: str) -> bool:

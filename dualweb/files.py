@@ -2,15 +2,17 @@
 
 A handler returns ``FileResponse(path)``; what is sent depends on the
 request (RFC 9110 §13 preconditions, §14 ranges), so the response is
-evaluated when it is sent: the interface adapter calls
-:meth:`FileResponse.prepare` with the request, after the middleware, and
-sends what it returns. ``prepare`` opens the file (in the thread pool under
-ASGI), answers 304, 412 or 416 when the headers say so, and otherwise gives
-a response whose ``stream`` is a :class:`FileBody`: the open file and the
-spans of it to send. The adapters send a ``FileBody`` by reading it chunk by
-chunk, or hand the file to the server (``wsgi.file_wrapper``, the ASGI
-``http.response.pathsend`` and ``http.response.zerocopysend`` extensions).
-The file is closed when the request ends, however it ends.
+evaluated once the handler returned it: the App calls
+:meth:`FileResponse.prepare` with the request before the middleware's
+``after_request`` hooks (the adapter does it for a FileResponse that only
+an after hook returned), and sends what it returns. ``prepare`` opens the
+file (in the thread pool under ASGI), answers 304, 412 or 416 when the
+headers say so, and otherwise gives a response whose ``stream`` is a
+:class:`FileBody`: the open file and the spans of it to send. The adapters
+send a ``FileBody`` by reading it chunk by chunk, or hand the file to the
+server (``wsgi.file_wrapper``, the ASGI ``http.response.pathsend`` and
+``http.response.zerocopysend`` extensions). The file is closed when the
+request ends, however it ends.
 """
 
 from __future__ import annotations
@@ -131,10 +133,10 @@ class FileResponse(Response):
     and size; headers given in ``headers`` win, so ``{"ETag": ...}`` may set
     a content hash instead, and preconditions are checked against it.
 
-    The file is looked at only when the response is sent (see
+    The file is looked at only once the handler returned the response (see
     :meth:`prepare`), so the constructor does no I/O and an async handler
-    may return it. Middleware ``after_request`` hooks see the response
-    before that: a 200 without Content-Length, ETag or Last-Modified.
+    may return it. Middleware ``after_request`` hooks see the prepared
+    response: the 200, 206 or 304 with all its headers.
 
     When the file cannot be served the client gets 404 (missing, a
     directory, not a regular file) or 403 (the server may not read it);

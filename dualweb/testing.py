@@ -188,6 +188,13 @@ class _ASGITransport(httpx.BaseTransport):
 
     def shutdown(self) -> None:
         if not self.loop.is_closed():
+            # Let requests still finishing (cleanup after the last message)
+            # end before the loop goes, instead of being destroyed pending.
+            finishing = asyncio.run_coroutine_threadsafe(_wait_for_other_tasks(), self.loop)
+            try:
+                finishing.result(_DISCONNECT_GRACE)
+            except concurrent.futures.TimeoutError:
+                finishing.cancel()
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
             self.loop.close()
@@ -223,6 +230,12 @@ class _ASGITransport(httpx.BaseTransport):
             headers=start.get("headers", []),
             stream=_ASGIStream(exchange, future, self.loop),
         )
+
+
+async def _wait_for_other_tasks() -> None:
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        await asyncio.wait(others)
 
 
 class _Exchange:

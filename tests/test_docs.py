@@ -30,6 +30,12 @@ EXPECTED_PAGES = {
     "testing.md",
     "concurrency.md",
     "deployment.md",
+    "uploads.md",
+    "limits.md",
+    "files.md",
+    "streaming.md",
+    "middleware.md",
+    "sessions.md",
 }
 RUNNABLE = {"python", "py"}
 

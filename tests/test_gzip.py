@@ -468,9 +468,9 @@ def test_accept_encoding_parsing_never_fails(accept):
     assert accepts_gzip(accept) in (True, False)
 
 
-def test_file_responses_are_left_to_the_adapter(make_client, tmp_path):
-    # A FileResponse is evaluated by the adapter after the middleware
-    # (preconditions, ranges, 404): wrapping it would lose all of that.
+def test_file_responses_are_compressed_once_prepared(make_client, tmp_path):
+    # A FileResponse is evaluated against the request before the after hooks
+    # run: a 200 is compressed, a 206 or 304 is left alone, a 404 is a 404.
     from dualweb.files import FileResponse
 
     (tmp_path / "page.txt").write_text(TEXT)
@@ -480,13 +480,17 @@ def test_file_responses_are_left_to_the_adapter(make_client, tmp_path):
     app.add_route("/gone", lambda request: FileResponse(tmp_path / "missing.txt"))
     client = make_client(app)
     response, body = raw(client, "GET", "/page", GZIP)
-    assert body == TEXT.encode()
-    assert "content-encoding" not in response.headers
+    assert response.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == TEXT.encode()
+    assert "accept-ranges" not in response.headers
     etag = response.headers["etag"]
+    assert etag.startswith("W/")
+    # If-None-Match compares weakly: the compressed representation's ETag matches.
     response = client.get("/page", headers={**GZIP, "If-None-Match": etag})
     assert response.status_code == 304
     response = client.get("/page", headers={**GZIP, "Range": "bytes=0-2"})
     assert (response.status_code, response.content) == (206, TEXT[:3].encode())
+    assert "content-encoding" not in response.headers
     assert client.get("/gone", headers=GZIP).status_code == 404
 
 

@@ -135,6 +135,7 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.network
 @pytest.mark.timeout(300)
 def test_with_python_multipart_installed(tmp_path: Path):
     """Needs network access to PyPI (pip install python-multipart)."""

@@ -442,3 +442,69 @@ def test_none_sends_nothing_and_pings_still_go_out(make_client) -> None:
     assert body.endswith(b"data: second\n\n")
     assert 2 <= body.count(b": ping\n\n") <= 5
     assert client.get("/unpinged").content == b"data: first\n\ndata: second\n\n"
+
+
+# -- bodies that are never sent are still closed ----------------------------------------------
+
+
+def closing_app(closed: list[str]) -> App:
+    app = App()
+
+    # Bodies with close()/aclose(), as PEP 3333 bodies and async iterators
+    # that hold resources have. (A generator that never started holds none:
+    # closing it runs no code at all.)
+    class Tracked:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter([b"body"])
+
+        def close(self) -> None:
+            closed.append(self.name)
+
+    class AsyncTracked:
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return self
+
+        async def __anext__(self) -> bytes:
+            raise StopAsyncIteration
+
+        async def aclose(self) -> None:
+            closed.append("async-tracked")
+
+    @app.get("/async-tracked")
+    def async_tracked(request):
+        return StreamingResponse(AsyncTracked(), media_type="text/plain")
+
+    @app.get("/tracked")
+    def tracked(request):
+        return StreamingResponse(Tracked("tracked"), media_type="text/plain")
+
+    @app.get("/replaced")
+    def replaced(request):
+        return StreamingResponse(Tracked("replaced"), media_type="text/plain")
+
+    @app.after_request
+    def replace(request, response):
+        if request.path == "/replaced":
+            return "replacement"
+        return None
+
+    return app
+
+
+@pytest.mark.parametrize("path", ["/async-tracked", "/tracked"])
+def test_head_closes_the_body_without_sending_it(make_client, path: str) -> None:
+    closed: list[str] = []
+    response = make_client(closing_app(closed)).head(path)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert closed == [path.strip("/")]
+
+
+def test_a_replaced_body_is_closed(make_client) -> None:
+    closed: list[str] = []
+    response = make_client(closing_app(closed)).get("/replaced")
+    assert response.text == "replacement"
+    assert closed == ["replaced"]

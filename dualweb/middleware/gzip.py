@@ -26,8 +26,8 @@ class GZipMiddleware(Middleware):
     Full bodies of at least ``minimum_size`` bytes are compressed at once;
     streams chunk by chunk, each chunk flushed so the client gets it as soon
     as the stream produces it. Responses that already have a
-    Content-Encoding, server-sent events, ``Cache-Control: no-transform``,
-    204/206/304 responses and file responses are left alone.
+    Content-Encoding, server-sent events, ``Cache-Control: no-transform``
+    and 204/206/304 responses are left alone.
     """
 
     inline = True
@@ -79,9 +79,9 @@ class GZipMiddleware(Middleware):
             return False
         stream: object = response.stream
         if stream is response:
-            # A FileResponse: the adapter evaluates it after the middleware
-            # (conditional requests, ranges, 404 for a missing file), which
-            # wrapping its stream now would bypass.
+            # A FileResponse not yet evaluated against the request (one an
+            # earlier after hook returned): the adapter will, and wrapping
+            # its stream now would bypass ranges, conditions and its 404.
             return False
         headers = response.headers
         if "content-encoding" in headers:
