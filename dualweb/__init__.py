@@ -21,6 +21,7 @@ from .sessions import Session, SessionMiddleware
 from .sse import EventSourceResponse, ServerSentEvent
 from .staticfiles import StaticFiles
 from .uploads import UploadFile
+from .websockets import WebSocket, WebSocketClosed, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -51,5 +52,8 @@ __all__ = [
     "StaticFiles",
     "StreamingResponse",
     "UploadFile",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketDisconnect",
     "abort",
 ]

@@ -12,6 +12,7 @@ from .datastructures import Address
 from .files import FileBody, FileResponse
 from .requests import ClientDisconnect, Request
 from .responses import Response
+from .websockets import run_websocket
 
 if TYPE_CHECKING:
     from ._types import ASGIReceive, ASGIScope, ASGISend
@@ -36,8 +37,10 @@ class ASGIAdapter:
         elif kind == "lifespan":
             await _lifespan(receive, send)
         elif kind == "websocket":
-            # No WebSocket routes yet: refuse the handshake (the server answers 403).
-            await send({"type": "websocket.close", "code": 1000})
+            root_path = scope.get("root_path", "")
+            path = _below_root(scope["path"], root_path)
+            source = ASGISource(scope, receive)
+            await run_websocket(self.app, source, path, root_path, receive, send)
         else:
             raise ValueError(f"unknown ASGI scope type {kind!r}")
 
@@ -45,11 +48,7 @@ class ASGIAdapter:
         app = self.app
         method = scope["method"]
         root_path = scope.get("root_path", "")
-        path = scope["path"]
-        # The ASGI spec's path includes root_path (SCRIPT_NAME is not part of
-        # WSGI's PATH_INFO); routes match what lies below the mount point.
-        if root_path and (path == root_path or path.startswith(root_path + "/")):
-            path = path[len(root_path) :] or "/"
+        path = _below_root(scope["path"], root_path)
         route, params, outcome = app._resolve(method, path)
         source = ASGISource(scope, receive)
         request = Request(app, source, method, path, root_path, params, route)
@@ -111,6 +110,14 @@ class ASGIAdapter:
         elif not await _stream(chunks, request, send):
             return
         await send({"type": "http.response.body", "body": b""})
+
+
+def _below_root(path: str, root_path: str) -> str:
+    # The ASGI spec's path includes root_path (SCRIPT_NAME is not part of
+    # WSGI's PATH_INFO); routes match what lies below the mount point.
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        return path[len(root_path) :] or "/"
+    return path
 
 
 async def _stream(chunks: AsyncIterable[Any], request: Request, send: ASGISend) -> bool:

@@ -60,6 +60,7 @@ class App:
         max_field_size: int | None = DEFAULT_LIMITS["max_field_size"],
         max_file_size: int | None = DEFAULT_LIMITS["max_file_size"],
         max_part_header_size: int | None = DEFAULT_LIMITS["max_part_header_size"],
+        max_message_size: int | None = DEFAULT_LIMITS["max_message_size"],
         spool_threshold: int = 1024 * 1024,
         thread_pool_size: int = DEFAULT_THREAD_POOL_SIZE,
         inline_sync: bool = False,
@@ -77,6 +78,7 @@ class App:
                 "max_field_size": max_field_size,
                 "max_file_size": max_file_size,
                 "max_part_header_size": max_part_header_size,
+                "max_message_size": max_message_size,
             }
         )
         #: Largest request body, however it is read, in bytes (None: no limit).
@@ -91,6 +93,8 @@ class App:
         self.max_file_size = limits["max_file_size"]
         #: Longest header line of one multipart part, in bytes.
         self.max_part_header_size = limits["max_part_header_size"]
+        #: Largest WebSocket message, in bytes (larger: the socket closes with 1009).
+        self.max_message_size = limits["max_message_size"]
         #: Uploaded files up to this size stay in memory; larger ones are
         #: spooled to a temporary file.
         self.spool_threshold = spool_threshold
@@ -101,6 +105,8 @@ class App:
         #: 308 redirect to the registered form.
         self.redirect_slashes = redirect_slashes
         self.router = Router()
+        #: WebSocket routes: matched apart, so one path may have both kinds.
+        self.websocket_router = Router()
         self.thread_pool = ThreadPool(thread_pool_size)
         self.converters: dict[str, type[Converter]] = dict(DEFAULT_CONVERTERS)
         self._error_handlers: dict[int | type[BaseException], ErrorHandler] = {}
@@ -230,6 +236,41 @@ class App:
         path = prefix.rstrip("/") + "/{path:path}"
         return self.add_route(path, StaticFiles(directory, **options), name=name)
 
+    def websocket(
+        self, path: str, *, name: str | None = None, **limits: int | None
+    ) -> Callable[[_F], _F]:
+        """Register the decorated ``async def handler(ws, **params)`` for WebSockets at ``path``.
+
+        Same path syntax and converters as HTTP routes; ``max_message_size=``
+        overrides the App's limit. Served under ASGI; a WSGI server answers
+        requests to it with 426 Upgrade Required.
+        """
+
+        def register(endpoint: _F) -> _F:
+            self.add_websocket_route(path, endpoint, name=name, **limits)
+            return endpoint
+
+        return register
+
+    def add_websocket_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        name: str | None = None,
+        **limits: int | None,
+    ) -> Route:
+        if not iscoroutinefunction(endpoint):
+            raise TypeError(f"a WebSocket handler must be an async function: {endpoint!r}")
+        route = Route(
+            path, endpoint, methods=["GET"], name=name, limits=limits, converters=self.converters
+        )
+        try:
+            self.websocket_router.add(route)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (while registering {endpoint!r})") from None
+        return route
+
     def add_converter(self, name: str, converter: type[Converter]) -> None:
         """Make ``{param:name}`` available in routes registered from now on."""
         self.converters[name] = converter
@@ -314,13 +355,22 @@ class App:
         except MethodNotAllowed as exc:
             if method == "OPTIONS":
                 return None, {}, _AutomaticOptions(exc.allowed)
+            if method == "GET" and self._is_websocket_path(path):
+                return None, {}, _UpgradeRequired()
             return None, {}, exc
         except HTTPException as exc:
+            if self._is_websocket_path(path):
+                return None, {}, _UpgradeRequired()
             if self.redirect_slashes and path != "/":
                 alternative = path[:-1] if path.endswith("/") else path + "/"
                 if self.router.allowed_methods(alternative):
                     return None, {}, _SlashRedirect(alternative)
             return None, {}, exc
+
+    def _is_websocket_path(self, path: str) -> bool:
+        return bool(self.websocket_router.routes) and bool(
+            self.websocket_router.allowed_methods(path)
+        )
 
     def _needs_loop(self, route: Route | None) -> bool:
         """Whether a WSGI request must run on an event loop (something async is involved)."""
@@ -535,6 +585,17 @@ class _AutomaticOptions(_Answer):
 
     def respond(self, request: Request) -> Response:
         return Response(status=204, headers={"Allow": self.allowed})
+
+
+class _UpgradeRequired(_Answer):
+    """An HTTP request (any WSGI request) for a path only WebSocket routes serve."""
+
+    def respond(self, request: Request) -> Response:
+        if request.interface == "wsgi":
+            text = "WebSocket routes need an ASGI server; this one speaks WSGI"
+        else:
+            text = "This path takes WebSocket connections only"
+        return PlainTextResponse(text, 426, {"Upgrade": "websocket", "Connection": "Upgrade"})
 
 
 class _SlashRedirect(_Answer):

@@ -25,6 +25,8 @@ DEFAULT_LIMITS: dict[str, int | None] = {
     "max_file_size": None,
     # One header line of a multipart part (Content-Disposition and friends).
     "max_part_header_size": 8 * KiB,
+    # One WebSocket message (larger ones close the connection with 1009).
+    "max_message_size": 1 * MiB,
 }
 
 LIMIT_NAMES = frozenset(DEFAULT_LIMITS)

@@ -70,16 +70,12 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _MULTIPART_TYPE = "multipart/form-data"
 
 
-class Request:
-    """An HTTP request, the same under WSGI and ASGI."""
+class HTTPConnection:
+    """What a request and a WebSocket share: where it came from and what it asked for."""
 
     __slots__ = (
-        "_body",
-        "_consumed",
         "_cookies",
-        "_form",
         "_headers",
-        "_json",
         "_query",
         "_resources",
         "_session",
@@ -97,10 +93,6 @@ class Request:
     _headers: Headers
     _query: QueryParams
     _cookies: dict[str, str]
-    _body: bytes
-    _json: Any
-    _form: FormData
-    _consumed: bool
     _state: SimpleNamespace
     _session: Session
     _resources: list[Closeable]
@@ -203,11 +195,6 @@ class Request:
         )
         return f"{url}?{query}" if query else url
 
-    @property
-    def content_type(self) -> str:
-        """The media type of the body, lower-case and without parameters."""
-        return self.headers.get("content-type", "").partition(";")[0].strip().lower()
-
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of a named route as the client must request it (root path included)."""
         return self.root_path + self.app.url_path_for(name, **params)
@@ -268,14 +255,30 @@ class Request:
     def _has_resources(self) -> bool:
         return hasattr(self, "_resources")
 
-    # -- the body ------------------------------------------------------------------
-
     def limit(self, name: str) -> int | None:
         """This request's limit ``name`` (``"max_body_size"``...): the route's, else the App's."""
         route = self.route
         if route is not None and name in route.limits:
             return route.limits[name]
         return getattr(self.app, name)  # type: ignore[no-any-return]
+
+
+class Request(HTTPConnection):
+    """An HTTP request, the same under WSGI and ASGI."""
+
+    __slots__ = ("_body", "_consumed", "_form", "_json")
+
+    _body: bytes
+    _json: Any
+    _form: FormData
+    _consumed: bool
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower-case and without parameters."""
+        return self.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+    # -- the body ------------------------------------------------------------------
 
     def _body_limit(self) -> int | None:
         return self.limit("max_body_size")
