@@ -335,8 +335,14 @@ class App:
 
         The path is relative to where the app is mounted; use
         ``request.url_path_for`` to get it with the request's root path.
+        WebSocket routes are looked up after HTTP routes.
         """
-        return self.router.url_path_for(name, params)
+        try:
+            return self.router.url_path_for(name, params)
+        except LookupError:
+            if not self.websocket_router.routes:
+                raise
+        return self.websocket_router.url_path_for(name, params)
 
     # -- dispatch (interface independent) ------------------------------------------------
 
