@@ -48,3 +48,23 @@ def test_upload_benchmark_runs():
     assert "| gunicorn | `/upload` |" in result.stdout
     assert "`PushMultipartParser` alone" in result.stdout
     assert "os.getloadavg()" in result.stdout
+
+
+@pytest.mark.servers
+def test_websocket_benchmark_runs():
+    # Starts uvicorn and gunicorn -k asgi on 127.0.0.1 with the dualweb and raw echo apps;
+    # a few round trips and 20 idle sockets each.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_websockets.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for server in ("uvicorn", "gunicorn -k asgi"):
+        assert f"| {server} | dualweb |" in result.stdout
+        assert f"| {server} | raw ASGI |" in result.stdout
+    assert "with 20 idle WebSockets open" in result.stdout
+    assert "os.getloadavg()" in result.stdout
