@@ -36,6 +36,7 @@ EXPECTED_PAGES = {
     "streaming.md",
     "middleware.md",
     "sessions.md",
+    "websockets.md",
 }
 RUNNABLE = {"python", "py"}
 
