@@ -1,6 +1,7 @@
 """dualweb: one web app object for WSGI and ASGI servers alike."""
 
 from .app import App
+from .background import BackgroundTasks
 from .converters import Converter
 from .datastructures import Address, Headers, MultiDict, QueryParams
 from .exceptions import HTTPException, abort
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Address",
     "App",
+    "BackgroundTasks",
     "ClientDisconnect",
     "Converter",
     "EventSourceResponse",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._bridge import call_async_from_thread
+from .background import combine
 from .datastructures import Address
 from .files import FileBody, FileResponse
 from .requests import ClientDisconnect, Request
@@ -35,7 +37,7 @@ class ASGIAdapter:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(self.app, receive, send)
         elif kind == "websocket":
             root_path = scope.get("root_path", "")
             path = _below_root(scope["path"], root_path)
@@ -55,6 +57,13 @@ class ASGIAdapter:
         try:
             response = await app._respond(request, outcome, True)
             await self._send(response, request, source, send, method == "HEAD")
+            tasks = response.background
+            if request._background is not None:
+                tasks = combine(request._background, tasks)
+            if tasks is not None:
+                # The last body message is sent (or the client left): the
+                # response is over, and the uploads are still open.
+                await tasks.run(app.thread_pool.run)
         finally:
             if request._has_resources:
                 # Closing spooled uploads deletes files: not on the loop.
@@ -206,14 +215,40 @@ async def _aclose(chunks: object) -> None:
         await aclose()
 
 
-async def _lifespan(receive: ASGIReceive, send: ASGISend) -> None:
+async def _lifespan(app: App, receive: ASGIReceive, send: ASGISend) -> None:
+    """The lifespan protocol: start on ``lifespan.startup``, stop on ``lifespan.shutdown``.
+
+    Both happen in this one task, which the server keeps running in between,
+    so an async lifespan context is entered and left in the same task. A
+    failure goes to the server as ``...failed`` with the traceback as its
+    message (uvicorn and gunicorn print it and exit), and is raised as well,
+    for whoever runs the app in-process (the test client).
+    """
+    lifespan = app._lifespan
+    run = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            try:
+                run = lifespan.new_run()
+                await lifespan.start(run, app.thread_pool.run)
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": _describe(exc)})
+                raise
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            try:
+                if run is not None:
+                    await lifespan.stop(run, app.thread_pool.run)
+            except Exception as exc:
+                await send({"type": "lifespan.shutdown.failed", "message": _describe(exc)})
+                raise
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 class ASGISource:

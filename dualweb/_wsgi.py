@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._bridge import drive_sync, iterate_async, run_coroutine
+from .background import BackgroundTasks, combine
 from .datastructures import Address
 from .files import FileBody, FileResponse
 from .requests import ClientDisconnect, Request
@@ -31,28 +33,54 @@ def _decode_environ_path(value: str) -> str:
 class WSGIAdapter:
     """The App's WSGI callable."""
 
-    __slots__ = ("app",)
+    __slots__ = ("app", "lifespan")
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.lifespan = app._lifespan
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         app = self.app
+        if not self.lifespan.ready:
+            # WSGI has no lifespan protocol: the first request of each
+            # process starts the app (see dualweb.lifespan).
+            failure = self.lifespan.start_for_request()
+            if failure is not None:
+                return _startup_failed(app, failure, start_response)
         method = environ["REQUEST_METHOD"]
         path = _decode_environ_path(environ.get("PATH_INFO") or "/")
         root_path = _decode_environ_path(environ.get("SCRIPT_NAME", ""))
         route, params, outcome = app._resolve(method, path)
         request = Request(app, WSGISource(environ), method, path, root_path, params, route)
         dispatch = app._respond(request, outcome, False)
+        head = method == "HEAD"
         try:
             response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
-            body = _send(response, request, environ, start_response, method == "HEAD")
+            tasks = response.background
+            if request._background is not None:
+                tasks = combine(request._background, tasks)
+            if tasks is not None:
+                finish = _Finish(request, tasks)
+                return _send(response, request, environ, start_response, head, finish)
+            body = _send(response, request, environ, start_response, head, None)
         except BaseException:
             request._release()
             raise
-        if response.stream is None or method == "HEAD":
+        if response.stream is None or head:
             request._release()
         return body
+
+
+def _startup_failed(app: App, error: Exception, start_response: StartResponse) -> list[bytes]:
+    """The answer of a process whose app could not start (the error is logged)."""
+    if app.debug:
+        text = "".join(traceback.format_exception(error))
+    else:
+        text = "Application startup failed"
+    body = text.encode()
+    headers = [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
+    start_response(STATUS_LINES[500], headers)
+    return [body]
 
 
 def _send(
@@ -61,20 +89,28 @@ def _send(
     environ: WSGIEnvironment,
     start_response: StartResponse,
     head: bool,
+    finish: _Finish | None,
 ) -> Iterable[bytes]:
+    """Start the response; return the iterable for the server.
+
+    With ``finish`` (the request has background tasks), the iterable's
+    ``close()`` calls it; without, the caller releases a streamless
+    request and a stream's iterable does.
+    """
     stream = response.stream
     if stream is not None and isinstance(response, FileResponse) and stream is response:
         # A FileResponse that only an after hook returned, not evaluated
         # against the request yet (see dualweb.files).
         response = response.prepare(request)
         stream = response.stream
-        if stream is None:
+        if stream is None and finish is None:
             request._release()  # the caller releases only streamless originals
     start_response(STATUS_LINES[response.status_code], response.raw_headers)
     if stream is None:
-        return [] if head else [response.body]
+        body = [] if head else [response.body]
+        return body if finish is None else _Closing(body, finish)
     if isinstance(stream, FileBody) and not head:
-        return _send_file(stream, request, environ)
+        return _send_file(stream, request, environ, finish or request._release)
     if head:
         # Close the body itself: a wrapper that never started would not.
         aclose = getattr(stream, "aclose", None)
@@ -82,14 +118,21 @@ def _send(
             run_coroutine(aclose())
         else:
             _close(stream)
-        return []
+        return [] if finish is None else _Closing([], finish)
     chunks: Iterable[Any] = iterate_async(stream) if hasattr(stream, "__aiter__") else stream  # type: ignore[arg-type]
-    return _encode_chunks(chunks, request)
+    if finish is None:
+        return _encode_chunks(chunks, request, request._release)
+    # Tasks wait for close(): when the iteration ends, the server has not
+    # yet sent the end of the body (the last chunk of a chunked response).
+    return _Closing(_encode_chunks(chunks, request, None), finish)
 
 
-def _encode_chunks(chunks: Iterable[bytes | str], request: Request) -> Iterator[bytes]:
+def _encode_chunks(
+    chunks: Iterable[bytes | str], request: Request, end: Callable[[], None] | None
+) -> Iterator[bytes]:
     # A generator, so that the server's close() (PEP 3333) reaches the
-    # response's own iterator through the finally clause.
+    # response's own iterator through the finally clause; ``end`` (if any)
+    # runs after it.
     try:
         for chunk in chunks:
             yield chunk.encode() if isinstance(chunk, str) else chunk
@@ -103,11 +146,14 @@ def _encode_chunks(chunks: Iterable[bytes | str], request: Request) -> Iterator[
         try:
             _close(chunks)
         finally:
-            request._release()
+            if end is not None:
+                end()
 
 
-def _send_file(body: FileBody, request: Request, environ: WSGIEnvironment) -> Iterable[bytes]:
-    file_body = _FileIterable(body, request)
+def _send_file(
+    body: FileBody, request: Request, environ: WSGIEnvironment, end: Callable[[], None]
+) -> Iterable[bytes]:
+    file_body = _FileIterable(body, request, end)
     file_wrapper = environ.get("wsgi.file_wrapper")
     if file_wrapper is not None and body.whole:
         # PEP 3333's optional fast path: gunicorn recognises its own wrapper
@@ -120,16 +166,16 @@ class _FileIterable:
     """A file body as the WSGI iterable, or as the file-like for ``wsgi.file_wrapper``.
 
     ``close()`` (which PEP 3333 servers call, and file wrappers pass on)
-    ends the request even when the body was never iterated, so the file is
-    closed however the response ends.
+    ends the request (``end``) even when the body was never iterated, so the
+    file is closed however the response ends.
     """
 
-    __slots__ = ("body", "chunks", "request")
+    __slots__ = ("body", "chunks", "end")
 
-    def __init__(self, body: FileBody, request: Request) -> None:
+    def __init__(self, body: FileBody, request: Request, end: Callable[[], None]) -> None:
         self.body = body
-        self.request = request
-        self.chunks = _encode_chunks(body, request)
+        self.end = end
+        self.chunks = _encode_chunks(body, request, None)
 
     def __iter__(self) -> Iterator[bytes]:
         return self.chunks
@@ -143,6 +189,50 @@ class _FileIterable:
     def close(self) -> None:
         try:
             _close(self.chunks)
+        finally:
+            self.end()
+
+
+class _Closing:
+    """A body as the WSGI iterable, whose ``close()`` ends the request.
+
+    PEP 3333 servers call ``close()`` once they are done with the response
+    (sent whole or not): the place for what must come after it.
+    """
+
+    __slots__ = ("body", "end")
+
+    def __init__(self, body: Iterable[bytes], end: Callable[[], None]) -> None:
+        self.body = body
+        self.end = end
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            _close(self.body)
+        finally:
+            self.end()
+
+
+class _Finish:
+    """How a request with background tasks ends: the tasks, then its resources released."""
+
+    __slots__ = ("request", "tasks")
+
+    def __init__(self, request: Request, tasks: BackgroundTasks) -> None:
+        self.request = request
+        self.tasks: BackgroundTasks | None = tasks
+
+    def __call__(self) -> None:
+        tasks, self.tasks = self.tasks, None  # once, even if close() comes twice
+        try:
+            if tasks is not None and tasks.is_async:
+                # On the worker thread's loop, as async handlers are.
+                run_coroutine(tasks.run(None))
+            elif tasks is not None:
+                drive_sync(tasks.run(None))
         finally:
             self.request._release()
 

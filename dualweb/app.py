@@ -12,6 +12,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable, Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -21,6 +22,7 @@ from ._bridge import DEFAULT_THREAD_POOL_SIZE, ThreadPool
 from .converters import DEFAULT_CONVERTERS, Converter
 from .exceptions import HTTPException
 from .files import FileResponse
+from .lifespan import Lifespan
 from .limits import DEFAULT_LIMITS, check_limits
 from .middleware.base import Middleware
 from .requests import Request
@@ -35,6 +37,7 @@ from .routing import MethodNotAllowed, Route, Router
 
 if TYPE_CHECKING:
     from ._types import ASGIReceive, ASGIScope, ASGISend, StartResponse, WSGIEnvironment
+    from .lifespan import LifespanFactory
 
 logger = logging.getLogger("dualweb")
 
@@ -65,6 +68,7 @@ class App:
         thread_pool_size: int = DEFAULT_THREAD_POOL_SIZE,
         inline_sync: bool = False,
         redirect_slashes: bool = True,
+        lifespan: LifespanFactory | None = None,
     ) -> None:
         #: Show tracebacks in 500 responses. Never in production.
         self.debug = debug
@@ -115,6 +119,10 @@ class App:
         self._stages: list[_Stage] = []
         #: Whether any middleware hook is async (WSGI then needs a loop).
         self._async_middleware = False
+        #: Process-wide values: what the lifespan context yields is put here
+        #: while the app runs, and each ``request.state`` starts as a copy.
+        self.state = SimpleNamespace()
+        self._lifespan = Lifespan(self, lifespan)
         self._wsgi = _wsgi.WSGIAdapter(self)
         self._asgi = _asgi.ASGIAdapter(self)
 
@@ -144,6 +152,42 @@ class App:
     def asgi(self) -> Callable[[ASGIScope, ASGIReceive, ASGISend], Any]:
         """The ASGI 3 callable."""
         return self._asgi
+
+    # -- lifespan (see dualweb.lifespan and docs/lifespan.md) -----------------------------
+
+    def on_startup(self, hook: _F) -> _F:
+        """Register ``hook()`` (sync or async) to run when the app starts, in registration order.
+
+        Startup hooks run inside the lifespan context: ``app.state`` already
+        holds what it yielded.
+        """
+        self._lifespan.add_startup(hook)
+        return hook
+
+    def on_shutdown(self, hook: _F) -> _F:
+        """Register ``hook()`` (sync or async) to run when the app stops.
+
+        Shutdown hooks run in reverse registration order, before the
+        lifespan context is left.
+        """
+        self._lifespan.add_shutdown(hook)
+        return hook
+
+    def startup(self) -> None:
+        """Start the app now, in this process, unless it runs already (WSGI, tests, hooks).
+
+        WSGI serving does it before the first request anyway; raises what
+        startup raised. ASGI servers start the app through the lifespan
+        protocol instead: do not call this under one.
+        """
+        self._lifespan.startup()
+
+    def shutdown(self) -> None:
+        """Stop the app started by :meth:`startup` or by a WSGI request; else do nothing.
+
+        Runs at process exit by itself; raises the first error of shutdown.
+        """
+        self._lifespan.shutdown()
 
     # -- registration -----------------------------------------------------------------
 
@@ -478,8 +522,12 @@ class App:
         Preparing opens the file: under ASGI, that happens in the thread pool.
         """
         if threaded:
-            return await self.thread_pool.run(response.prepare, request)
-        return response.prepare(request)
+            prepared = await self.thread_pool.run(response.prepare, request)
+        else:
+            prepared = response.prepare(request)
+        # The response sent in its place carries its tasks.
+        prepared.background = response.background
+        return prepared
 
     def _runs_inline(self, route: Route) -> bool:
         return self.inline_sync if route.inline is None else route.inline
@@ -598,9 +646,11 @@ class _UpgradeRequired(_Answer):
 
     def respond(self, request: Request) -> Response:
         if request.interface == "wsgi":
+            # PEP 3333 forbids hop-by-hop headers (Upgrade, Connection) in a
+            # WSGI response; servers refuse or mangle them.
             text = "WebSocket routes need an ASGI server; this one speaks WSGI"
-        else:
-            text = "This path takes WebSocket connections only"
+            return PlainTextResponse(text, 426)
+        text = "This path takes WebSocket connections only"
         return PlainTextResponse(text, 426, {"Upgrade": "websocket", "Connection": "Upgrade"})
 
 

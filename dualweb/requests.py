@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from . import _multipart
+from .background import BackgroundTasks
 from .cookies import parse_cookie_header
 from .datastructures import Address, Headers, QueryParams
 from .exceptions import HTTPException
@@ -74,6 +75,7 @@ class HTTPConnection:
     """What a request and a WebSocket share: where it came from and what it asked for."""
 
     __slots__ = (
+        "_background",
         "_cookies",
         "_headers",
         "_query",
@@ -119,6 +121,9 @@ class HTTPConnection:
         self.path_params = path_params
         #: The matched route, or None (404, 405 and automatic OPTIONS).
         self.route = route
+        # Tasks for after the response (Request.add_task); the adapters read
+        # it for every request, so it is set here rather than left unset.
+        self._background: BackgroundTasks | None = None
 
     # -- where the request came from -------------------------------------------------
 
@@ -206,12 +211,17 @@ class HTTPConnection:
 
     @property
     def state(self) -> SimpleNamespace:
-        """A namespace for middleware and handlers to pass things along (per request)."""
+        """A namespace for middleware and handlers to pass things along (per request).
+
+        It starts as a shallow copy of ``app.state``, which holds what the
+        lifespan yielded (see docs/lifespan.md): ``request.state.db`` is the
+        app's object, while setting an attribute changes this request only.
+        """
         try:
             return self._state
         except AttributeError:
             pass
-        self._state = SimpleNamespace()
+        self._state = SimpleNamespace(**vars(self.app.state))
         return self._state
 
     @property
@@ -272,6 +282,17 @@ class Request(HTTPConnection):
     _json: Any
     _form: FormData
     _consumed: bool
+
+    def add_task(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Call ``func(*args, **kwargs)`` once the response to this request has been sent.
+
+        Whatever that response is: the handler's, a middleware's replacement
+        or an error response. These tasks run before those of the response
+        (``response.add_task``). See docs/background.md.
+        """
+        if self._background is None:
+            self._background = BackgroundTasks()
+        self._background.add(func, *args, **kwargs)
 
     @property
     def content_type(self) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+from .background import BackgroundTasks
 from .cookies import SameSite, format_set_cookie
 
 HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -121,7 +122,7 @@ class Response:
     is always set, except for statuses that have no body.
     """
 
-    __slots__ = ("body", "raw_headers", "status_code", "stream")
+    __slots__ = ("background", "body", "raw_headers", "status_code", "stream")
 
     media_type: str | None = None
 
@@ -144,6 +145,8 @@ class Response:
         self.body = body
         #: (lower-case name, value) pairs, in order, as they will be sent.
         self.raw_headers: list[tuple[str, str]] = _collect_headers(headers)
+        #: Tasks to run once this response has been sent (see :meth:`add_task`).
+        self.background: BackgroundTasks | None = None
 
     def _add_entity_headers(self, media_type: str | None, length: int | None) -> None:
         if self.status_code in BODILESS_STATUSES:
@@ -169,6 +172,15 @@ class Response:
     @property
     def status(self) -> int:
         return self.status_code
+
+    def add_task(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Call ``func(*args, **kwargs)`` once this response has been sent.
+
+        ``func`` may be sync or async; see :class:`~dualweb.background.BackgroundTasks`.
+        """
+        if self.background is None:
+            self.background = BackgroundTasks()
+        self.background.add(func, *args, **kwargs)
 
     def set_cookie(
         self,

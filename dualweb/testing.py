@@ -19,16 +19,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote_to_bytes
 
 import httpx
 
 from ._types import ASGIApp, ASGIMessage, WSGIApp
+from .app import App
 from .responses import dump_json
 from .websockets import WebSocketClosed, WebSocketDisconnect
 
 Interface = Literal["wsgi", "asgi"]
+_Client = TypeVar("_Client", bound="TestClient")
 
 
 class TestClient(httpx.Client):
@@ -36,6 +38,11 @@ class TestClient(httpx.Client):
 
     ``wrap_wsgi`` lets a test wrap the WSGI callable (for example in
     ``wsgiref.validate.validator``) before requests reach it.
+
+    A dualweb App is started when the client is entered or before its first
+    request, and shut down when the client closes (see docs/lifespan.md);
+    ``lifespan=True`` does the same for another callable (ASGI: through the
+    lifespan protocol), ``lifespan=False`` turns it off.
     """
 
     __test__ = False  # not a pytest test class
@@ -48,6 +55,7 @@ class TestClient(httpx.Client):
         base_url: str = "http://testserver",
         client: tuple[str, int] = ("127.0.0.1", 50000),
         wrap_wsgi: Callable[[WSGIApp], WSGIApp] | None = None,
+        lifespan: bool | None = None,
         **kwargs: Any,
     ) -> None:
         self.app = app
@@ -63,6 +71,45 @@ class TestClient(httpx.Client):
         else:
             raise ValueError(f"interface must be 'wsgi' or 'asgi', not {interface!r}")
         super().__init__(transport=transport, base_url=base_url, **kwargs)
+        #: Run the app's lifespan: by default only for a dualweb App, not for
+        #: other callables (which may not speak the ASGI lifespan protocol).
+        self.lifespan = isinstance(app, App) if lifespan is None else lifespan
+        self._lifespan: _AppLifespan | _ASGILifespan | None = None
+
+    # -- the app's lifespan: started on entering or before the first request ------
+
+    def __enter__(self: _Client) -> _Client:
+        super().__enter__()
+        try:
+            self._start_lifespan()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        super().__exit__(exc_type, exc_value, traceback)
+        self.close()  # httpx's __exit__ does not call it: the app's shutdown is there
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        self._start_lifespan()
+        return super().send(request, **kwargs)
+
+    def _start_lifespan(self) -> None:
+        """Start the app once, as a server does before serving; raise what startup raised."""
+        if self._lifespan is not None or not self.lifespan:
+            return
+        transport = self._transport
+        if isinstance(transport, _ASGITransport):
+            self._lifespan = transport.lifespan = _ASGILifespan(transport)
+        else:
+            self._lifespan = _AppLifespan(self.app)
+        self._lifespan.startup()
 
     def websocket_connect(
         self,
@@ -82,6 +129,7 @@ class TestClient(httpx.Client):
         transport = self._transport
         if not isinstance(transport, _ASGITransport):
             raise RuntimeError("WebSockets need the ASGI interface: TestClient(app, 'asgi')")
+        self._start_lifespan()
         # build_request merges base_url, params, default headers and cookies.
         request = self.build_request("GET", url, params=params, headers=headers)
         scope = transport.websocket_scope(request, list(subprotocols or ()))
@@ -91,7 +139,9 @@ class TestClient(httpx.Client):
         super().close()
         transport = self._transport
         if isinstance(transport, _ASGITransport):
-            transport.shutdown()
+            transport.shutdown()  # the lifespan's shutdown included
+        elif self._lifespan is not None:
+            self._lifespan.shutdown()
 
 
 def _path_and_query(url: httpx.URL) -> tuple[bytes, bytes]:
@@ -218,12 +268,16 @@ class _ASGITransport(httpx.BaseTransport):
         self.thread.start()
         #: WebSocket sessions still open, closed before the loop stops.
         self.websockets: set[WebSocketSession] = set()
+        #: The app's lifespan, once started; shut down before the loop stops.
+        self.lifespan: _ASGILifespan | None = None
 
     def shutdown(self) -> None:
         if not self.loop.is_closed():
             try:
                 for session in list(self.websockets):
                     session.close()
+                if self.lifespan is not None:
+                    self.lifespan.shutdown()
             finally:
                 self._stop_loop()
 
@@ -731,3 +785,126 @@ class _WebSocketExchange:
         self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
         # Wakes a receive() that is waiting (the app may read in another task).
         self.inbox.put_nowait(self.disconnect)
+
+
+# -- the app's lifespan --------------------------------------------------------------------
+
+
+class _AppLifespan:
+    """WSGI mode: a dualweb App's own startup and shutdown (other WSGI apps have none)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app if isinstance(app, App) else None
+        self.attempted = False
+
+    def startup(self) -> None:
+        if self.app is not None:
+            self.attempted = True
+            self.app.startup()
+
+    def shutdown(self) -> None:
+        # Also after a failed startup, so that the next client tries again.
+        if self.attempted:
+            self.attempted = False
+            assert self.app is not None
+            self.app.shutdown()
+
+
+class _LifespanEnded:
+    """The app returned from the lifespan scope, or raised ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+_LIFESPAN_REPLIES = {
+    "lifespan.startup.complete",
+    "lifespan.startup.failed",
+    "lifespan.shutdown.complete",
+    "lifespan.shutdown.failed",
+}
+
+
+class _ASGILifespan:
+    """ASGI mode: the lifespan protocol, spoken as a server speaks it.
+
+    An app that raises or returns before answering ``lifespan.startup``
+    does not support the protocol, and is served without it (as uvicorn's
+    default ``--lifespan auto`` does). A ``...failed`` answer raises the
+    app's own exception if it raised one, else a RuntimeError with its
+    message.
+    """
+
+    def __init__(self, transport: _ASGITransport) -> None:
+        self.transport = transport
+        self.replies: queue.Queue[ASGIMessage | _LifespanEnded] = queue.Queue()
+        self.inbox: asyncio.Queue[ASGIMessage] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.running = False
+
+    def startup(self) -> None:
+        loop = self.transport.loop
+        asyncio.run_coroutine_threadsafe(self._run(), loop)
+        reply = self.replies.get()
+        if isinstance(reply, _LifespanEnded):
+            return  # no lifespan support
+        if reply["type"] != "lifespan.startup.complete":
+            raise self._failure(reply)
+        self.running = True
+
+    def shutdown(self) -> None:
+        if not self.running:
+            return
+        self.running = False
+        loop = self.transport.loop
+        # Requests still finishing (background tasks) end first, as a server
+        # lets them before it shuts the app down.
+        finishing = asyncio.run_coroutine_threadsafe(self._requests_done(), loop)
+        finishing.result()
+        assert self.inbox is not None
+        loop.call_soon_threadsafe(self.inbox.put_nowait, {"type": "lifespan.shutdown"})
+        reply = self.replies.get()
+        if isinstance(reply, _LifespanEnded):
+            if isinstance(reply.error, Exception):
+                raise reply.error
+            return
+        if reply["type"] != "lifespan.shutdown.complete":
+            raise self._failure(reply)
+
+    async def _run(self) -> None:
+        self.task = asyncio.current_task()
+        self.inbox = asyncio.Queue()
+        self.inbox.put_nowait({"type": "lifespan.startup"})
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": {},
+        }
+        try:
+            await self.transport.app(scope, self.inbox.get, self._send)
+        except BaseException as exc:
+            self.replies.put(_LifespanEnded(exc))
+            raise
+        self.replies.put(_LifespanEnded(None))
+
+    async def _send(self, message: ASGIMessage) -> None:
+        if message["type"] not in _LIFESPAN_REPLIES:
+            raise RuntimeError(f"unexpected message in the lifespan scope: {message['type']!r}")
+        self.replies.put(message)
+
+    async def _requests_done(self) -> None:
+        others = asyncio.all_tasks() - {asyncio.current_task(), self.task}
+        if others:
+            await asyncio.wait(others, timeout=_DISCONNECT_GRACE)
+
+    def _failure(self, reply: ASGIMessage) -> Exception:
+        """The app's own exception (it raises right after the message), or the message."""
+        try:
+            ended = self.replies.get(timeout=_DISCONNECT_GRACE)
+        except queue.Empty:
+            ended = None
+        if isinstance(ended, _LifespanEnded) and isinstance(ended.error, Exception):
+            return ended.error
+        return RuntimeError(f"{reply['type']}: {reply.get('message', '')}")

@@ -37,6 +37,8 @@ EXPECTED_PAGES = {
     "middleware.md",
     "sessions.md",
     "websockets.md",
+    "lifespan.md",
+    "background.md",
 }
 RUNNABLE = {"python", "py"}
 
