@@ -723,7 +723,7 @@ def test_asgi_failure_message_without_an_exception(monkeypatch):
         await refuses(scope, receive, send)
         await asyncio.Event().wait()
 
-    monkeypatch.setattr("dualweb.testing._DISCONNECT_GRACE", 0.01)
+    monkeypatch.setattr("dualweb.testing._asgi_transport._DISCONNECT_GRACE", 0.01)
     with pytest.raises(RuntimeError, match=r"lifespan.startup.failed: no database"):
         TestClient(refuses_then_hangs, "asgi", lifespan=True).__enter__()
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from blockbuster import blockbuster_ctx
 
-import dualweb.testing
+import dualweb.testing._asgi_transport
 from dualweb import App, HTTPException, WebSocket, WebSocketClosed, WebSocketDisconnect
 from dualweb.testing import TestClient, WebSocketRejected
 
@@ -463,7 +463,7 @@ def test_leaving_the_block_disconnects_normally_and_waits_for_the_app(client_of)
 
 
 def test_app_ignoring_the_disconnect_is_cancelled(client_of, monkeypatch):
-    monkeypatch.setattr(dualweb.testing, "_DISCONNECT_GRACE", 0.05)
+    monkeypatch.setattr(dualweb.testing._asgi_transport, "_DISCONNECT_GRACE", 0.05)
     cancelled = threading.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
