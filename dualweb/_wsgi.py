@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -120,11 +121,13 @@ def _send(
             _close(stream)
         return [] if finish is None else _Closing([], finish)
     chunks: Iterable[Any] = iterate_async(stream) if hasattr(stream, "__aiter__") else stream  # type: ignore[arg-type]
-    if finish is None:
-        return _encode_chunks(chunks, request, request._release)
-    # Tasks wait for close(): when the iteration ends, the server has not
-    # yet sent the end of the body (the last chunk of a chunked response).
-    return _Closing(_encode_chunks(chunks, request, None), finish)
+    # The request ends in close(), not when the iteration ends: tasks must
+    # wait until the server is done (the last chunk of a chunked response
+    # goes out after the iteration), and a server may call close() without
+    # iterating at all, when a generator's finally clause would never run.
+    return _Closing(
+        _encode_chunks(chunks, request, None), finish or request._release, unstarted=stream
+    )
 
 
 def _encode_chunks(
@@ -200,18 +203,32 @@ class _Closing:
     (sent whole or not): the place for what must come after it.
     """
 
-    __slots__ = ("body", "end")
+    __slots__ = ("body", "end", "unstarted")
 
-    def __init__(self, body: Iterable[bytes], end: Callable[[], None]) -> None:
+    def __init__(
+        self, body: Iterable[bytes], end: Callable[[], None], *, unstarted: object = None
+    ) -> None:
         self.body = body
         self.end = end
+        #: The response's own stream, closed here too: when the server never
+        #: iterated ``body``, closing ``body`` does not reach it.
+        self.unstarted = unstarted
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.body)
 
     def close(self) -> None:
         try:
+            stream = self.unstarted
+            if stream is not None and inspect.getgeneratorstate(self.body) != inspect.GEN_CREATED:  # type: ignore[arg-type]
+                stream = None  # the body's own finally clause closes it
             _close(self.body)
+            if stream is not None:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    run_coroutine(aclose())
+                else:
+                    _close(stream)
         finally:
             self.end()
 

@@ -508,3 +508,38 @@ def test_a_replaced_body_is_closed(make_client) -> None:
     response = make_client(closing_app(closed)).get("/replaced")
     assert response.text == "replacement"
     assert closed == ["replaced"]
+
+
+def test_wsgi_close_without_iterating_still_ends_the_request() -> None:
+    """PEP 3333 lets a server call close() without iterating (client gone early)."""
+    from wsgiref.util import setup_testing_defaults
+
+    events: list[str] = []
+
+    class Tracked:
+        def __iter__(self) -> Iterator[bytes]:
+            return iter([b"x"])
+
+        def close(self) -> None:
+            events.append("stream closed")
+
+    class Resource:
+        def close(self) -> None:
+            events.append("request released")
+
+    app = App()
+
+    @app.get("/")
+    def index(request):
+        request.add_cleanup(Resource())
+        return StreamingResponse(Tracked(), media_type="text/plain")
+
+    for iterate in (False, True):
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        body = app(environ, lambda status, headers: None)
+        if iterate:
+            assert list(body) == [b"x"]
+        body.close()  # type: ignore[attr-defined]
+        assert events == ["stream closed", "request released"]
+        events.clear()
