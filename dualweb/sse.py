@@ -110,7 +110,9 @@ class EventSourceResponse(StreamingResponse):
         *,
         ping: float | None = 15.0,
     ) -> None:
-        if ping is not None and ping <= 0:
+        # "not > 0" also refuses NaN, which would make every wait time out
+        # at once: an endless stream of pings.
+        if ping is not None and not ping > 0:
             raise ValueError("ping must be a positive number of seconds, or None")
         stream: Iterable[bytes] | AsyncIterable[bytes]
         if ping is not None:

@@ -36,6 +36,10 @@ POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 
+# RFC 6455 §5.5: a control frame's payload is at most 125 bytes, two of
+# them the close code, so a close reason has at most 123 bytes of UTF-8.
+MAX_CLOSE_REASON_SIZE = 123
+
 _CONNECTING, _OPEN, _CLOSED = "connecting", "open", "closed"
 _DENIAL_EXTENSION = "websocket.http.response"
 
@@ -256,11 +260,18 @@ class WebSocket(HTTPConnection):
         """
         if self._status == _CLOSED:
             return
+        if not _is_sendable_code(code):
+            # Checked here, with the app's code in the traceback, rather than
+            # left to the server, which would fail later or send it as is.
+            raise ValueError(
+                f"{code!r} is not a close code an app may send "
+                "(1000-1003, 1007-1014 or 3000-4999; RFC 6455 §7.4)"
+            )
         self._status = _CLOSED
         self._close_code = code
         message: dict[str, Any] = {"type": "websocket.close", "code": code}
         if reason:
-            message["reason"] = reason
+            message["reason"] = _truncate_reason(reason)
         with contextlib.suppress(OSError):  # the client is gone already: closed either way
             await self._send(message)
 
@@ -292,6 +303,29 @@ class WebSocket(HTTPConnection):
         return f"<WebSocket {self.root_path}{self.path} {self._status}>"
 
 
+def _is_sendable_code(code: int) -> bool:
+    """Whether a close frame may carry ``code`` (RFC 6455 §7.4.1-2).
+
+    1004 is reserved, 1005, 1006 and 1015 only report what happened locally
+    and must never be sent; below 1000 and from 5000 nothing is defined.
+    """
+    if isinstance(code, bool) or not isinstance(code, int):
+        return False
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def _truncate_reason(reason: str) -> str:
+    """``reason`` cut to the bytes a close frame has room for, on a character boundary.
+
+    Servers refuse (or the peer fails the connection over) a longer one, so
+    a long message, as an HTTPException's detail can be, would lose the close.
+    """
+    encoded = reason.encode()
+    if len(encoded) <= MAX_CLOSE_REASON_SIZE:
+        return reason
+    return encoded[:MAX_CLOSE_REASON_SIZE].decode(errors="ignore")
+
+
 def _size(data: str | bytes) -> int:
     return len(data.encode()) if isinstance(data, str) else len(data)
 
@@ -313,10 +347,15 @@ async def run_websocket(
     except WebSocketDisconnect:
         pass  # the client left, or a bad message closed the connection
     except HTTPException as exc:
-        if socket._status == _CONNECTING:
-            await socket.deny(exc.status_code, exc.detail, exc.headers)
-        else:
-            await socket.close(POLICY_VIOLATION, exc.detail[:120])
+        try:
+            if socket._status == _CONNECTING:
+                await socket.deny(exc.status_code, exc.detail, exc.headers)
+            else:
+                await socket.close(POLICY_VIOLATION, exc.detail)
+        except Exception:
+            # E.g. a header value that is not latin-1: the close below still
+            # ends the connection, and the error must not escape to the server.
+            logger.exception("Exception answering an HTTPException for WebSocket %s", path)
     except Exception:
         logger.exception("Exception in WebSocket handler for %s", path)
         # Before accept, closing refuses the handshake (the server answers 403).

@@ -95,9 +95,10 @@ def test_an_event_stream_cannot_send_other_objects() -> None:
         encode_event(3)  # type: ignore[arg-type]
 
 
-def test_ping_must_be_positive() -> None:
+@pytest.mark.parametrize("ping", [0, -1.0, float("nan")])
+def test_ping_must_be_positive(ping: float) -> None:
     with pytest.raises(ValueError, match="ping"):
-        EventSourceResponse([], ping=0)
+        EventSourceResponse([], ping=ping)
 
 
 def sse_app(ping: float | None) -> App:

@@ -522,3 +522,68 @@ def test_typed_receives_and_cleanup_when_the_connection_ends() -> None:
 
     ScriptedServer([text("t"), binary(b"b")]).run(app)
     assert events == ["t", b"b", "released"]
+
+
+# -- close codes and reasons the protocol cannot carry -----------------------------------------
+
+
+@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 2999, 5000, True])
+def test_close_code_an_app_may_not_send_is_a_value_error(caplog, code: int) -> None:
+    app = App()
+
+    @app.websocket("/ws")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(code)
+
+    with caplog.at_level(logging.ERROR, logger="dualweb"):
+        sent = ScriptedServer().run(app)
+    # Never sent as is: the error is logged and the connection closes with 1011.
+    assert sent[-1] == {"type": "websocket.close", "code": 1011}
+    assert "is not a close code an app may send" in caplog.text
+
+
+@pytest.mark.parametrize("code", [1000, 1003, 1007, 1014, 3000, 4999])
+def test_close_codes_an_app_may_send(code: int) -> None:
+    app = App()
+
+    @app.websocket("/ws")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(code)
+
+    assert ScriptedServer().run(app)[-1] == {"type": "websocket.close", "code": code}
+
+
+def test_long_close_reason_is_cut_to_123_bytes_on_a_character_boundary() -> None:
+    app = App()
+
+    @app.websocket("/explicit")
+    async def explicit(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(4000, "é" * 100)
+
+    @app.websocket("/exception")
+    async def exception(ws: WebSocket) -> None:
+        await ws.accept()
+        raise HTTPException(400, "€" * 100)
+
+    reason = ScriptedServer(path="/explicit").run(app)[-1]["reason"]
+    assert reason == "é" * 61  # 122 bytes: a 62nd "é" would need 124
+    sent = ScriptedServer(path="/exception").run(app)[-1]
+    assert sent == {"type": "websocket.close", "code": 1008, "reason": "€" * 41}
+
+
+def test_http_exception_with_unsendable_header_is_logged_not_raised(caplog) -> None:
+    app = App()
+
+    @app.websocket("/ws")
+    async def handler(ws: WebSocket) -> None:
+        raise HTTPException(401, "Log in", headers={"X-Hint": "€"})
+
+    with caplog.at_level(logging.ERROR, logger="dualweb"):
+        sent = ScriptedServer(extensions=DENIAL).run(app)
+    # The connection is still refused (before accept a close is a 403).
+    assert sent == [{"type": "websocket.close", "code": 1000}]
+    assert "Exception answering an HTTPException for WebSocket /ws" in caplog.text
+    assert "UnicodeEncodeError" in caplog.text
