@@ -220,12 +220,15 @@ class FormBuilder:
         charset = segment.charset or "utf-8"
         try:
             value = data.decode(charset)
-        except LookupError:
-            raise HTTPException(400, f"{_MALFORMED}: unknown charset {charset[:40]!r}") from None
-        except UnicodeDecodeError:
+        except UnicodeError:
+            # Not only UnicodeDecodeError: the idna and punycode codecs raise
+            # a bare UnicodeError on bad input.
             raise HTTPException(
                 400, f"{_MALFORMED}: a field is not valid {charset[:40]}"
             ) from None
+        except (LookupError, ValueError):
+            # ValueError: a NUL in the charset name ("embedded null character").
+            raise HTTPException(400, f"{_MALFORMED}: unknown charset {charset[:40]!r}") from None
         self._fields.append((segment.name, value))
 
     def _check_file_size(self, upload: UploadFile, more: int) -> None:

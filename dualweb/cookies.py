@@ -72,11 +72,18 @@ def quote_cookie_value(value: str) -> str:
     """Quote a value that is not made only of cookie-octets.
 
     Uses the quoting of Python's http.cookies (backslash and octal escapes in
-    double quotes), which :func:`parse_cookie_header` reverses.
+    double quotes), which :func:`parse_cookie_header` reverses; characters
+    past U+00FF go as UTF-8 bytes (in the latin-1 text of header values).
     """
     if _PLAIN_VALUE.fullmatch(value):
         return value
-    return '"' + _ESCAPE.sub(_escape_match, value) + '"'
+    quoted = '"' + _ESCAPE.sub(_escape_match, value) + '"'
+    if quoted.isascii():
+        return quoted
+    # Characters past U+00FF have no octal escape and no latin-1 byte (the
+    # header could not be sent): they go as their UTF-8 bytes, which is what
+    # browsers send back and what parse_cookie_header decodes.
+    return quoted.encode().decode("latin-1")
 
 
 def format_set_cookie(

@@ -425,7 +425,8 @@ def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
             if not _DIGITS(last):
                 return None
             length = int(last)
-            if length:
+            # An empty file has no last bytes to give: unsatisfiable, not (0, 0).
+            if length and size:
                 ranges.append((max(size - length, 0), size))
             continue
         if not _DIGITS(first) or (last and not _DIGITS(last)):

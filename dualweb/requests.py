@@ -69,6 +69,7 @@ _URL_PATH_SAFE = "/!$&'()*+,;=:@~"
 _JSON_TYPES = ("application/json",)
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _MULTIPART_TYPE = "multipart/form-data"
+_MAX_CONTENT_LENGTH_CHARS = 100
 
 
 class HTTPConnection:
@@ -312,7 +313,13 @@ class Request(HTTPConnection):
         limit = self._body_limit()
         declared = self.headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit() or not declared.isascii():
+            # A bound on the length: int() refuses strings of more than 4300
+            # digits (ValueError, a 500), and no real body needs 100.
+            if (
+                not declared.isdigit()
+                or not declared.isascii()
+                or len(declared) > _MAX_CONTENT_LENGTH_CHARS
+            ):
                 raise HTTPException(400, "Invalid Content-Length header")
             if limit is not None and int(declared) > limit:
                 raise _too_large(limit)
@@ -436,10 +443,13 @@ class Request(HTTPConnection):
                 charset = value.strip().strip('"') or charset
         try:
             return body.decode(charset)
-        except LookupError:
-            raise HTTPException(400, f"Unknown charset: {charset[:40]!r}") from None
-        except UnicodeDecodeError:
+        except UnicodeError:
+            # Not only UnicodeDecodeError: the idna and punycode codecs raise
+            # a bare UnicodeError on bad input.
             raise HTTPException(400, f"Request body is not valid {charset[:40]}") from None
+        except (LookupError, ValueError):
+            # ValueError: a NUL in the charset name ("embedded null character").
+            raise HTTPException(400, f"Unknown charset: {charset[:40]!r}") from None
 
     def _expect_json(self) -> None:
         media_type = self.content_type

@@ -652,11 +652,40 @@ def test_parse_ranges_directly():
     assert parse_ranges("bytes=10-", 10) == []
     assert parse_ranges("bytes=-0", 10) == []
     assert parse_ranges("bytes=0-0", 0) == []
+    assert parse_ranges("bytes=-1", 0) == []  # was [(0, 0)], an empty range
     assert parse_ranges("bytes=5-4", 10) is None
     assert parse_ranges("bytes=\u0661-\u0662", 10) is None  # Arabic-Indic digits
     big = "9" * 1000
     assert parse_ranges(f"bytes={big}-", 10) == []
     assert parse_ranges(f"bytes=0-{big}", 10) == [(0, 10)]
+
+
+def test_parse_ranges_gives_sorted_disjoint_ranges_within_the_file():
+    hypothesis = pytest.importorskip("hypothesis")
+    strategies = hypothesis.strategies
+    spec = strategies.one_of(
+        strategies.from_regex(r"-?[0-9]{0,6}-?[0-9]{0,6}", fullmatch=True),
+        strategies.text(max_size=8),
+    )
+    headers = strategies.one_of(
+        strategies.text(max_size=60),
+        strategies.lists(spec, max_size=30).map(lambda specs: "bytes=" + ",".join(specs)),
+    )
+
+    @hypothesis.settings(max_examples=150, deadline=None, database=None)
+    @hypothesis.given(headers, strategies.integers(0, 10**7))
+    def check(header: str, size: int) -> None:
+        ranges = parse_ranges(header, size)
+        if ranges is None:
+            return
+        assert len(ranges) <= MAX_RANGES
+        end = -1
+        for start, stop in ranges:
+            # Non-empty, inside the file, sorted, neither overlapping nor adjacent.
+            assert end < start < stop <= size
+            end = stop
+
+    check()
 
 
 def test_many_ranges_merge_in_bounded_work():

@@ -185,6 +185,22 @@ def test_undecodable_text_is_400(client):
     assert "Unknown charset" in response.text
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "message"),
+    [
+        # These codecs raise a bare UnicodeError, not UnicodeDecodeError.
+        (b"text/plain; charset=idna", b"xn--a-", "Request body is not valid idna"),
+        (b"text/plain; charset=punycode", b"+", "Request body is not valid punycode"),
+        # A NUL in a codec name is a ValueError, not a LookupError.
+        (b"text/plain; charset=utf-8\x00", b"x", "Unknown charset: 'utf-8\\x00'"),
+    ],
+)
+def test_text_with_a_misbehaving_charset_is_400(client, content_type, body, message):
+    response = client.post("/text", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.text == message
+
+
 @pytest.mark.parametrize("path", ["/json", "/ajson"])
 def test_json(client, path):
     assert client.post(path, json={"name": "Zoë", "n": [1, 2]}).json() == {
@@ -308,13 +324,17 @@ def test_undeclared_length_is_counted_while_reading(client):
     assert response.status_code == 413
 
 
-def test_invalid_content_length_is_400(interface):
+@pytest.mark.parametrize("path", ["/body", "/unlimited"])
+# 5000 digits: more than int() converts (it raised ValueError, a 500).
+@pytest.mark.parametrize("declared", ["3x", "1" * 5000, "0" * 5000 + "3"])
+def test_invalid_content_length_is_400(interface, path, declared):
     # Not under the validator, which itself refuses such an environ.
     from dualweb.testing import TestClient
 
     client = TestClient(echo_app(), interface)
-    response = client.post("/body", content=b"abc", headers={"Content-Length": "3x"})
+    response = client.post(path, content=b"abc", headers={"Content-Length": declared})
     assert response.status_code == 400
+    assert response.text == "Invalid Content-Length header"
 
 
 def test_nothing_is_read_unless_asked(make_client, interface):

@@ -210,3 +210,15 @@ def test_app_exposes_both_callables():
     assert asyncio.iscoroutinefunction(app.asgi.__call__)
     # uvicorn's interface detection looks at __call__.
     assert asyncio.iscoroutinefunction(app.__call__)
+
+
+def test_latin_1_response_headers_reach_the_test(make_client):
+    app = App()
+
+    @app.get("/")
+    def index(request):
+        return "ok", 200, {"X-Name": "café"}
+
+    response = make_client(app).get("/")
+    # On the wire the value is latin-1 bytes, under both interfaces.
+    assert (b"x-name", b"caf\xe9") in response.headers.raw

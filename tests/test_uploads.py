@@ -406,6 +406,15 @@ def test_field_charset(client, path):
             part("a", b"x", content_type="text/plain; charset=klingon"),
             "Malformed multipart body: unknown charset 'klingon'",
         ),
+        # These codecs raise a bare UnicodeError, not UnicodeDecodeError.
+        (
+            part("a", b"xn--a-", content_type="text/plain; charset=idna"),
+            "Malformed multipart body: a field is not valid idna",
+        ),
+        (
+            part("a", b"+", content_type="text/plain; charset=punycode"),
+            "Malformed multipart body: a field is not valid punycode",
+        ),
     ],
 )
 def test_undecodable_field_is_400(client, field, message):

@@ -76,7 +76,8 @@ class _WSGITransport(httpx.BaseTransport):
         status, headers = started
         return httpx.Response(
             int(status[:3]),
-            headers=headers,
+            # PEP 3333 header values are latin-1 strings: bytes on the wire.
+            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
             stream=_WSGIStream(first, iterator, result, failure),
             extensions={"reason_phrase": status[4:].encode("latin-1")},
         )
