@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple, TypeVar, overload
+from typing import Generic, NamedTuple, TypeVar, overload
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
 
 
 class Address(NamedTuple):
@@ -15,8 +16,8 @@ class Address(NamedTuple):
     port: int | None
 
 
-class MultiDict(Mapping[str, str]):
-    """An immutable mapping of str keys to one or more str values.
+class MultiDict(Mapping[str, _V], Generic[_V]):
+    """An immutable mapping of str keys to one or more values (str, unless said otherwise).
 
     ``md[key]`` and ``md.get(key)`` give the *first* value sent for a key (as
     Werkzeug and Django do); ``md.getlist(key)`` gives all of them in order.
@@ -24,9 +25,9 @@ class MultiDict(Mapping[str, str]):
 
     __slots__ = ("_index", "_items")
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(self, items: Iterable[tuple[str, _V]] = ()) -> None:
         self._items = list(items)
-        index: dict[str, list[str]] = {}
+        index: dict[str, list[_V]] = {}
         for key, value in self._items:
             if key in index:
                 index[key].append(value)
@@ -34,7 +35,7 @@ class MultiDict(Mapping[str, str]):
                 index[key] = [value]
         self._index = index
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> _V:
         return self._index[key][0]
 
     def __iter__(self) -> Iterator[str]:
@@ -46,11 +47,11 @@ class MultiDict(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         return key in self._index
 
-    def getlist(self, key: str) -> list[str]:
+    def getlist(self, key: str) -> list[_V]:
         """All values sent for ``key``, in order; empty when there are none."""
         return list(self._index.get(key, ()))
 
-    def multi_items(self) -> list[tuple[str, str]]:
+    def multi_items(self) -> list[tuple[str, _V]]:
         """Every (key, value) pair as received, repeated keys included."""
         return list(self._items)
 
@@ -65,7 +66,7 @@ class MultiDict(Mapping[str, str]):
         return f"{type(self).__name__}({self._items!r})"
 
 
-class QueryParams(MultiDict):
+class QueryParams(MultiDict[str]):
     """The decoded query string of a request."""
 
     __slots__ = ()

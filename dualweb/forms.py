@@ -6,7 +6,7 @@ Multipart bodies are parsed in ``_multipart``; both kinds give a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from urllib.parse import unquote
 
 from .datastructures import MultiDict
@@ -14,47 +14,17 @@ from .exceptions import HTTPException
 from .uploads import UploadFile
 
 
-class FormFiles(Mapping[str, UploadFile]):
+class FormFiles(MultiDict[UploadFile]):
     """The files of a multipart form, by field name (immutable).
 
     ``files[name]`` and ``files.get(name)`` give the *first* file sent under
     a name; ``files.getlist(name)`` gives all of them in order.
     """
 
-    __slots__ = ("_index", "_items")
-
-    def __init__(self, items: Iterable[tuple[str, UploadFile]] = ()) -> None:
-        self._items = list(items)
-        index: dict[str, list[UploadFile]] = {}
-        for name, upload in self._items:
-            index.setdefault(name, []).append(upload)
-        self._index = index
-
-    def __getitem__(self, name: str) -> UploadFile:
-        return self._index[name][0]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._index
-
-    def getlist(self, name: str) -> list[UploadFile]:
-        """Every file sent under ``name``, in order; empty when there are none."""
-        return list(self._index.get(name, ()))
-
-    def multi_items(self) -> list[tuple[str, UploadFile]]:
-        """Every (name, file) pair as received, repeated names included."""
-        return list(self._items)
-
-    def __repr__(self) -> str:
-        return f"FormFiles({self._items!r})"
+    __slots__ = ()
 
 
-class FormData(MultiDict):
+class FormData(MultiDict[str]):
     """Fields of a submitted form: ``form["name"]``, ``form.get``, ``form.getlist``.
 
     The values are str. Uploaded files (multipart bodies) are kept apart in

@@ -104,10 +104,7 @@ class Lifespan:
         try:
             run.keys = self._publish(state)
             for hook, is_async in self._startup:
-                if is_async:
-                    await hook()
-                else:
-                    await _call(call_sync, hook)
+                await _run_hook(hook, is_async, call_sync)
         except BaseException as exc:
             self._unpublish(run)
             await run.exit(call_sync, exc)
@@ -122,10 +119,7 @@ class Lifespan:
         errors: list[Exception] = []
         for hook, is_async in reversed(self._shutdown):
             try:
-                if is_async:
-                    await hook()
-                else:
-                    await _call(call_sync, hook)
+                await _run_hook(hook, is_async, call_sync)
             except Exception as exc:
                 errors.append(exc)
         try:
@@ -250,6 +244,13 @@ class _Run:
             await self.context.__aexit__(*exc_info)
         else:
             await _call(call_sync, self.context.__exit__, *exc_info)
+
+
+async def _run_hook(hook: Hook, is_async: bool, call_sync: CallSync) -> None:
+    if is_async:
+        await hook()
+    else:
+        await _call(call_sync, hook)
 
 
 async def _call(call_sync: CallSync, func: Callable[..., _T], *args: Any) -> _T:

@@ -103,9 +103,11 @@ class Server:
         return len(pattern.findall(self.log()))
 
 
-def start_server(name: str, app: str, log_dir: Path) -> Server:
+def spawn_server(name: str, app: str, log_dir: Path, *options: str) -> Server:
+    """Start server ``name`` without waiting for it; ``options`` go before the app argument."""
     port = free_port()
-    argv = [sys.executable, "-m", *(arg.format(app=app, port=port) for arg in SERVERS[name])]
+    *argv, app_argument = (arg.format(app=app, port=port) for arg in SERVERS[name])
+    argv = [sys.executable, "-m", *argv, *options, app_argument]
     log_path = log_dir / f"{name}-{app.split(':')[0]}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -117,7 +119,12 @@ def start_server(name: str, app: str, log_dir: Path) -> Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(name, app, argv, f"http://{HOST}:{port}", process, log_path)
+    return Server(name, app, argv, f"http://{HOST}:{port}", process, log_path)
+
+
+def start_server(name: str, app: str, log_dir: Path) -> Server:
+    """Start server ``name`` and wait until it answers HTTP."""
+    server = spawn_server(name, app, log_dir)
     try:
         wait_until_answering(server)
     except BaseException:

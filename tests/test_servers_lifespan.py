@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,13 +23,10 @@ import httpx
 import pytest
 from serverkit import (
     HOST,
-    ROOT,
-    SERVERS,
     STARTUP_TIMEOUT,
     Server,
     Servers,
-    free_port,
-    server_env,
+    spawn_server,
     stop_server,
 )
 
@@ -44,32 +40,13 @@ ASGI_SERVERS = ["uvicorn", "gunicorn-asgi", "gunicorn-uvicorn-worker", "granian-
 WAIT = 10.0
 
 
-def spawn(name: str, app: str, log_dir: Path, *options: str) -> Server:
-    """Start server ``name`` (from serverkit.SERVERS), ``options`` before the app argument."""
-    port = free_port()
-    *argv, app_argument = (arg.format(app=app, port=port) for arg in SERVERS[name])
-    argv = [sys.executable, "-m", *argv, *options, app_argument]
-    log_path = log_dir / f"{name}-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=server_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Server(name, app, argv, f"http://{HOST}:{port}", process, log_path)
-
-
 def launch(name: str, app: str, log_dir: Path, *options: str) -> Server:
     """Start a server and wait until it listens, without sending it a request.
 
     (serverkit's start_server sends one, and under WSGI the first request
     starts the app.)
     """
-    server = spawn(name, app, log_dir, *options)
+    server = spawn_server(name, app, log_dir, *options)
     port = int(server.url.rpartition(":")[2])
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
@@ -147,7 +124,7 @@ def test_failing_startup_stops_the_server_with_the_error(name, options, tmp_path
 
 
 def launch_and_wait_for_exit(name: str, app: str, log_dir: Path, *options: str) -> Server:
-    server = spawn(name, app, log_dir, *options)
+    server = spawn_server(name, app, log_dir, *options)
     try:
         server.process.wait(STARTUP_TIMEOUT)
     except subprocess.TimeoutExpired:
