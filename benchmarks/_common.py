@@ -139,6 +139,30 @@ def parse_rounds(
     return rounds, bool(args.quick)
 
 
+def parse_counts(
+    doc: str | None,
+    quick_help: str,
+    counts: dict[str, tuple[int, int, str]],
+    argv: list[str] | None,
+) -> tuple[dict[str, int], bool]:
+    """Parse ``--quick`` and one int option per ``counts`` entry, ``flag: (quick value,
+    default, help)``, described by ``doc``'s first paragraph; return ({option's dest:
+    value}, quick). Each must be at least 1."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    for flag, (_, _, help_text) in counts.items():
+        parser.add_argument(flag, type=int, default=None, help=help_text)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    values = {}
+    for flag, (quick_value, default, _) in counts.items():
+        dest = flag.removeprefix("--").replace("-", "_")
+        values[dest] = getattr(args, dest) or (quick_value if args.quick else default)
+    if min(values.values()) < 1:
+        *most, last = counts
+        parser.error(f"{', '.join(most)} and {last} must be at least 1")
+    return values, bool(args.quick)
+
+
 def wsgi_batch(app: Callable[..., Any], environ: Environ, count: int) -> int:
     """Serve ``count`` requests; the elapsed nanoseconds."""
     gc.collect()

@@ -33,32 +33,35 @@ go to a temporary file, so the increase stays small whatever the size.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import importlib
-import importlib.util
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import machine_info, start_response
+from _common import machine_info, parse_counts, start_response
+from _servers import (
+    HOST,
+    ROOT,
+    Server,
+    reset_peak,
+    start,
+    status_kib,
+    stop,
+    uvicorn_picks,
+    version,
+)
 
 from dualweb._multipart import multipart
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.server_apps.upload:app"
-HOST = "127.0.0.1"
 MB = 1_000_000
 BOUNDARY = "----dualwebBenchBoundary7MA4YWxkTrZu0gW"
 CHUNK = 64 * 1024  # what the in-process contenders are fed per step
@@ -112,107 +115,6 @@ class Body:
                 yield piece if len(piece) <= left else piece[:left]
                 left -= len(piece)
         yield self.tail
-
-
-# -- servers --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Any
-
-    def measured_pid(self) -> int:
-        """The process that serves requests: uvicorn itself, gunicorn's worker."""
-        if self.name != "gunicorn":
-            return self.process.pid
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            children = _children(self.process.pid)
-            if children:
-                return children[0]
-            time.sleep(0.1)
-        raise SystemExit("gunicorn started no worker")
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        text = ""
-    if text.strip():
-        return [int(child) for child in text.split()]
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def start(name: str, log_dir: Path) -> Server:
-    port = free_port()
-    argv = [sys.executable, "-m", *(arg.format(port=port) for arg in SERVERS[name]), APP]
-    log = (log_dir / f"{name}.log").open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "UVICORN_"))}
-    process = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    server = Server(name, port, process, log)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=2)
-            connection.request("GET", "/")
-            connection.getresponse().read()
-            connection.close()
-            return server
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(server)
-                raise SystemExit(f"{name} did not start; see {log.name}") from None
-            time.sleep(0.1)
-
-
-def stop(server: Server) -> None:
-    try:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        server.process.wait(15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait(5)
-    server.log.close()
-
-
-# -- memory -----------------------------------------------------------------------------
-
-
-def status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-def reset_peak(pid: int) -> bool:
-    """Reset the process's VmHWM to its current RSS (Linux >= 4.0)."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 # -- contenders ---------------------------------------------------------------------------
@@ -299,16 +201,17 @@ def dualweb_in_process(app: Any, body: Body) -> float:
 # -- main ------------------------------------------------------------------------------------
 
 
+# --flag: (with --quick, default, help)
+COUNTS = {
+    "--size-mb": (4, 200, "file size (default 200)"),
+    "--rounds": (1, 5, "rounds (default 5)"),
+}
+QUICK_HELP = "4 MB, 1 round: checks it runs"
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--size-mb", type=int, default=None, help="file size (default 200)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5)")
-    parser.add_argument("--quick", action="store_true", help="4 MB, 1 round: checks it runs")
-    args = parser.parse_args(argv)
-    size_mb = args.size_mb or (4 if args.quick else 200)
-    rounds = args.rounds or (1 if args.quick else 5)
-    if size_mb < 1 or rounds < 1:
-        parser.error("--size-mb and --rounds must be at least 1")
+    counts, _ = parse_counts(__doc__, QUICK_HELP, COUNTS, argv)
+    size_mb, rounds = counts["size_mb"], counts["rounds"]
     load_before = os.getloadavg()
     body = Body(size_mb * MB)
     # The servers' app, for the in-process contender.
@@ -327,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     alone = Result("`PushMultipartParser` alone")
 
     with tempfile.TemporaryDirectory() as logs:
-        servers = {name: start(name, Path(logs)) for name in SERVERS}
+        servers = {name: start(name, SERVERS[name], APP, Path(logs)) for name in SERVERS}
         try:
             pids = {name: server.measured_pid() for name, server in servers.items()}
             small = Body(MB // 10)
@@ -374,15 +277,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def server_info() -> list[str]:
     """The servers' versions, and what uvicorn picks for HTTP parsing and the loop."""
-
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http, loop = uvicorn_picks()
     return [
         f"- uvicorn {version('uvicorn')} (HTTP parser: {http}, loop: {loop}); "
         f"gunicorn {version('gunicorn')} (sync worker); multipart {version('multipart')}",

@@ -29,32 +29,22 @@ keepalive pings), in this process: its cost is in every row alike.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import http.client
-import importlib.util
 import os
 import resource
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import IO
 
-from _common import machine_info
+from _common import machine_info, parse_counts
+from _servers import HOST, Server, reset_peak, start, status_kib, stop, uvicorn_picks, version
 from websockets.asyncio.client import ClientConnection, connect
 
-ROOT = Path(__file__).resolve().parent.parent
 MODULE = "tests.server_apps.websockets_app"
 APPS = {"dualweb": f"{MODULE}:app", "raw ASGI": f"{MODULE}:raw_app"}
-HOST = "127.0.0.1"
 MESSAGE = "0123456789abcdef"
 DASH, TIMES, MINUS = "\u2013", "\u00d7", "\u2212"  # for the tables
 OPEN_BATCH = 100  # sockets opened at once in (b)
@@ -69,106 +59,6 @@ SERVERS: dict[str, list[str]] = {
 
 
 # -- servers --------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    name: str
-    app: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"ws://{HOST}:{self.port}/echo"
-
-    def measured_pid(self) -> int:
-        """The process that serves connections: uvicorn itself, gunicorn's worker."""
-        if not self.name.startswith("gunicorn"):
-            return self.process.pid
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            children = _children(self.process.pid)
-            if children:
-                return children[0]
-            time.sleep(0.1)
-        raise SystemExit("gunicorn started no worker")
-
-
-def _children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        if listed:
-            return [int(child) for child in listed]
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def start(name: str, app: str, log_dir: Path) -> Server:
-    port = free_port()
-    argv = [sys.executable, "-m", *(arg.format(port=port) for arg in SERVERS[name]), app]
-    log = (log_dir / f"{name.split()[0]}-{app.rpartition(':')[2]}-{port}.log").open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "UVICORN_"))}
-    process = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    server = Server(name, app, port, process, log)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=2)
-            connection.request("GET", "/")
-            connection.getresponse().read()
-            connection.close()
-            return server
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(server)
-                raise SystemExit(f"{name} did not start; see {log.name}") from None
-            time.sleep(0.1)
-
-
-def stop(server: Server) -> None:
-    try:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        server.process.wait(15)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait(5)
-    server.log.close()
-
-
-def status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-def reset_peak(pid: int) -> bool:
-    """Reset the process's VmHWM to its current RSS (Linux >= 4.0)."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def raise_open_file_limit(needed: int) -> None:
@@ -186,7 +76,11 @@ def raise_open_file_limit(needed: int) -> None:
 
 async def open_socket(server: Server) -> ClientConnection:
     return await connect(
-        server.url, proxy=None, compression=None, ping_interval=None, open_timeout=30
+        f"ws://{HOST}:{server.port}/echo",
+        proxy=None,
+        compression=None,
+        ping_interval=None,
+        open_timeout=30,
     )
 
 
@@ -260,19 +154,19 @@ async def hold_idle_sockets(server: Server, count: int, memory: Memory) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 
+# --flag: (with --quick, default, help)
+COUNTS = {
+    "--messages": (200, 5_000, "round trips per batch"),
+    "--connections": (20, 1_000, "idle sockets in (b)"),
+    "--rounds": (1, 9, "rounds of (a) (default 9)"),
+}
+QUICK_HELP = "tiny sizes: checks that it runs"
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--messages", type=int, default=None, help="round trips per batch")
-    parser.add_argument("--connections", type=int, default=None, help="idle sockets in (b)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds of (a) (default 9)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
-    args = parser.parse_args(argv)
-    messages = args.messages or (200 if args.quick else 5_000)
-    connections = args.connections or (20 if args.quick else 1_000)
-    rounds = args.rounds or (1 if args.quick else 9)
-    memory_rounds = 1 if args.quick else 3
-    if min(messages, connections, rounds) < 1:
-        parser.error("--messages, --connections and --rounds must be at least 1")
+    counts, quick = parse_counts(__doc__, QUICK_HELP, COUNTS, argv)
+    messages, connections, rounds = counts["messages"], counts["connections"], counts["rounds"]
+    memory_rounds = 1 if quick else 3
     # Both ends of each socket live on this machine: the client's fds here,
     # the server's in the child, which inherits the limit.
     raise_open_file_limit(connections + 256)
@@ -284,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for name in SERVERS:
                 for label, app in APPS.items():
-                    servers[(name, label)] = start(name, app, log_dir)
+                    servers[(name, label)] = start(name, SERVERS[name], app, log_dir)
             rates = asyncio.run(measure_round_trips(servers, messages, rounds))
         finally:
             for server in servers.values():
@@ -294,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         for number in range(1, memory_rounds + 1):
             print(f"idle sockets: round {number}/{memory_rounds}", file=sys.stderr)
             for (name, label), memory in memories.items():
-                server = start(name, APPS[label], log_dir)
+                server = start(name, SERVERS[name], APPS[label], log_dir)
                 try:
                     asyncio.run(hold_idle_sockets(server, connections, memory))
                 finally:
@@ -379,14 +273,7 @@ def report(
 
 
 def server_info() -> list[str]:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http, loop = uvicorn_picks()
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return [
         f"- uvicorn {version('uvicorn')} (WebSockets: websockets-sansio, HTTP: {http}, "

@@ -11,6 +11,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_script(script: str, *args: str) -> str:
+    """Run ``benchmarks/<script>`` with ``args``; check it succeeds and prints its footer."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "os.getloadavg()" in result.stdout
+    return result.stdout
+
+
 @pytest.mark.parametrize(
     ("script", "heading"),
     [
@@ -19,52 +34,24 @@ ROOT = Path(__file__).resolve().parent.parent
     ],
 )
 def test_benchmark_script_runs(script, heading):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--rounds", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert heading in result.stdout
-    assert "os.getloadavg()" in result.stdout
+    assert heading in run_script(script, "--quick", "--rounds", "1")
 
 
 @pytest.mark.servers
 def test_upload_benchmark_runs():
     # Starts uvicorn and gunicorn on 127.0.0.1 and uploads a 4 MB file once to each route.
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_upload.py"), "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "| uvicorn | `/aupload` |" in result.stdout
-    assert "| gunicorn | `/upload` |" in result.stdout
-    assert "`PushMultipartParser` alone" in result.stdout
-    assert "os.getloadavg()" in result.stdout
+    output = run_script("bench_upload.py", "--quick")
+    assert "| uvicorn | `/aupload` |" in output
+    assert "| gunicorn | `/upload` |" in output
+    assert "`PushMultipartParser` alone" in output
 
 
 @pytest.mark.servers
 def test_websocket_benchmark_runs():
     # Starts uvicorn and gunicorn -k asgi on 127.0.0.1 with the dualweb and raw echo apps;
     # a few round trips and 20 idle sockets each.
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_websockets.py"), "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    output = run_script("bench_websockets.py", "--quick")
     for server in ("uvicorn", "gunicorn -k asgi"):
-        assert f"| {server} | dualweb |" in result.stdout
-        assert f"| {server} | raw ASGI |" in result.stdout
-    assert "with 20 idle WebSockets open" in result.stdout
-    assert "os.getloadavg()" in result.stdout
+        assert f"| {server} | dualweb |" in output
+        assert f"| {server} | raw ASGI |" in output
+    assert "with 20 idle WebSockets open" in output
