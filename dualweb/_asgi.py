@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._bridge import call_async_from_thread
 from .background import combine
 from .datastructures import Address
-from .files import FileBody, FileResponse
+from .files import FileBody
 from .requests import ClientDisconnect, Request
 from .responses import Response
 from .websockets import run_websocket
@@ -57,9 +57,7 @@ class ASGIAdapter:
         try:
             response = await app._respond(request, outcome, True)
             await self._send(response, request, source, send, method == "HEAD")
-            tasks = response.background
-            if request._background is not None:
-                tasks = combine(request._background, tasks)
+            tasks = combine(request._background, response.background)
             if tasks is not None:
                 # The last body message is sent (or the client left): the
                 # response is over, and the uploads are still open.
@@ -73,11 +71,6 @@ class ASGIAdapter:
         self, response: Response, request: Request, source: ASGISource, send: ASGISend, head: bool
     ) -> None:
         stream = response.stream
-        if stream is not None and isinstance(response, FileResponse) and stream is response:
-            # A FileResponse that only an after hook returned: evaluated
-            # against the request now; that opens it, so in the pool.
-            response = await self.app.thread_pool.run(response.prepare, request)
-            stream = response.stream
         await send(
             {
                 "type": "http.response.start",

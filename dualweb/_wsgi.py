@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._bridge import drive_sync, iterate_async, run_coroutine
 from .background import BackgroundTasks, combine
 from .datastructures import Address
-from .files import FileBody, FileResponse
+from .files import FileBody
 from .requests import ClientDisconnect, Request
 from .responses import STATUS_LINES, Response
 
@@ -57,9 +57,7 @@ class WSGIAdapter:
         head = method == "HEAD"
         try:
             response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
-            tasks = response.background
-            if request._background is not None:
-                tasks = combine(request._background, tasks)
+            tasks = combine(request._background, response.background)
             if tasks is not None:
                 finish = _Finish(request, tasks)
                 return _send(response, request, environ, start_response, head, finish)
@@ -99,13 +97,6 @@ def _send(
     request and a stream's iterable does.
     """
     stream = response.stream
-    if stream is not None and isinstance(response, FileResponse) and stream is response:
-        # A FileResponse that only an after hook returned, not evaluated
-        # against the request yet (see dualweb.files).
-        response = response.prepare(request)
-        stream = response.stream
-        if stream is None and finish is None:
-            request._release()  # the caller releases only streamless originals
     start_response(STATUS_LINES[response.status_code], response.raw_headers)
     if stream is None:
         body = [] if head else [response.body]

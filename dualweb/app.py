@@ -450,9 +450,7 @@ class App:
                         stage.before, stage.before_is_async, stage.inline, threaded, request
                     )
                     if result is not None:
-                        response = to_response(result)
-                        if response.stream is not None and isinstance(response, FileResponse):
-                            response = await self._prepare_file(response, request, threaded)
+                        response = await self._to_response(result, request, threaded)
                 except Exception as exc:
                     response = await self._handle_error(request, exc, threaded)
                 if response is not None:
@@ -468,7 +466,8 @@ class App:
                         hook, is_async, stage.inline, threaded, request, response
                     )
                     if result is not None:
-                        replaced, response = response, to_response(result)
+                        replaced = response
+                        response = await self._to_response(result, request, threaded)
                         if replaced is not response:
                             await _discard_body(replaced)
                 except Exception as exc:
@@ -507,20 +506,20 @@ class App:
                 result = await route.threaded(request, **request.path_params)
             else:
                 result = route.endpoint(request, **request.path_params)
-            response = to_response(result)
-            if response.stream is not None and isinstance(response, FileResponse):
-                response = await self._prepare_file(response, request, threaded)
-            return response
+            return await self._to_response(result, request, threaded)
         except Exception as exc:
             return await self._handle_error(request, exc, threaded)
 
-    async def _prepare_file(
-        self, response: FileResponse, request: Request, threaded: bool
-    ) -> Response:
-        """Evaluate a file response against the request before the middleware sees it.
+    async def _to_response(self, result: Any, request: Request, threaded: bool) -> Response:
+        """A handler's (or hook's) return value as the Response to send.
 
-        Preparing opens the file: under ASGI, that happens in the thread pool.
+        A FileResponse is evaluated against the request here (conditions,
+        ranges, 404), so the after hooks see what will be sent; that opens
+        the file, so under ASGI it happens in the thread pool.
         """
+        response = to_response(result)
+        if response.stream is None or not isinstance(response, FileResponse):
+            return response
         if threaded:
             prepared = await self.thread_pool.run(response.prepare, request)
         else:
@@ -542,7 +541,7 @@ class App:
                     result = await self.thread_pool.run(handler, request, exc)
                 else:
                     result = handler(request, exc)
-                return to_response(result)
+                return await self._to_response(result, request, threaded)
             except Exception as handler_exc:
                 if isinstance(handler_exc, HTTPException) and handler_exc is not exc:
                     return self._default_error_response(request, handler_exc)

@@ -63,8 +63,13 @@ class BackgroundTasks:
                 logger.exception("Exception in background task %s", _name(func))
 
 
-def combine(first: BackgroundTasks, then: BackgroundTasks | None) -> BackgroundTasks:
-    """The tasks of ``first`` followed by those of ``then``, as a new collection."""
+def combine(first: BackgroundTasks | None, then: BackgroundTasks | None) -> BackgroundTasks | None:
+    """The tasks of ``first`` followed by those of ``then`` (None when there are none).
+
+    The adapters ask with the request's tasks and the response's.
+    """
+    if first is None:
+        return then
     if then is None or not then._tasks:
         return first
     combined = BackgroundTasks()

@@ -2,10 +2,9 @@
 
 A handler returns ``FileResponse(path)``; what is sent depends on the
 request (RFC 9110 §13 preconditions, §14 ranges), so the response is
-evaluated once the handler returned it: the App calls
-:meth:`FileResponse.prepare` with the request before the middleware's
-``after_request`` hooks (the adapter does it for a FileResponse that only
-an after hook returned), and sends what it returns. ``prepare`` opens the
+evaluated once a handler, error handler or middleware hook returned it:
+the App calls :meth:`FileResponse.prepare` with the request (before any
+further ``after_request`` hook), and sends what it returns. ``prepare`` opens the
 file (in the thread pool under ASGI), answers 304, 412 or 416 when the
 headers say so, and otherwise gives a response whose ``stream`` is a
 :class:`FileBody`: the open file and the spans of it to send. The adapters
@@ -185,9 +184,9 @@ class FileResponse(Response):
                 yield chunk
 
     def prepare(self, request: Request) -> Response:
-        """The response to send for ``request``; the adapters call it.
+        """The response to send for ``request``; the App calls it.
 
-        Opens the file (blocking: the ASGI adapter calls it in the thread
+        Opens the file (blocking: under ASGI the App calls it in the thread
         pool), then answers, in the order of RFC 9110 §13.2.2: 412 when
         If-Match or If-Unmodified-Since fails; 304 when If-None-Match or
         If-Modified-Since matches (412 for methods other than GET and HEAD);

@@ -79,9 +79,8 @@ class GZipMiddleware(Middleware):
             return False
         stream: object = response.stream
         if stream is response:
-            # A FileResponse not yet evaluated against the request (one an
-            # earlier after hook returned): the adapter will, and wrapping
-            # its stream now would bypass ranges, conditions and its 404.
+            # A response that produces its own body when sent (as an
+            # unprepared FileResponse would): its stream is not ours to wrap.
             return False
         headers = response.headers
         if "content-encoding" in headers:
