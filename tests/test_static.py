@@ -5,10 +5,10 @@ import io
 import os
 from pathlib import Path
 from typing import Any
-from wsgiref.validate import validator
 
 import pytest
 from blockbuster import blockbuster_ctx
+from rawwsgi import run_wsgi
 
 from dualweb import App, PlainTextResponse
 from dualweb.staticfiles import StaticFiles
@@ -340,18 +340,8 @@ def _raw_wsgi(
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
-    started: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        started[:] = [int(status[:3]), dict(headers)]
-        return lambda data: None
-
-    result = validator(app.wsgi)(environ, start_response)
-    try:
-        body = b"".join(result)
-    finally:
-        result.close()  # type: ignore[attr-defined]
-    return started[0], {k.lower(): v for k, v in started[1].items()}, body
+    status, headers, body = run_wsgi(app, environ)
+    return status, {k.lower(): v for k, v in headers}, body
 
 
 async def _raw_asgi(

@@ -16,10 +16,10 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from wsgiref.validate import validator
 
 import pytest
 from blockbuster import blockbuster_ctx
+from rawwsgi import run_wsgi
 
 from dualweb import App, HTTPException
 from dualweb import _multipart as multipart_module
@@ -182,18 +182,8 @@ def _call_wsgi(
     if disconnect:
         # The declared body is longer than what arrives: wsgi.input hits EOF early.
         environ["CONTENT_LENGTH"] = "100000"
-    started: list[str] = []
-
-    def start_response(status: str, response_headers: Any, exc_info: Any = None) -> Any:
-        started.append(status)
-        return lambda data: None
-
-    result = validator(app.wsgi)(environ, start_response)
-    try:
-        body = b"".join(result)
-    finally:
-        result.close()  # type: ignore[attr-defined]
-    return int(started[0][:3]), body
+    status, _, body = run_wsgi(app, environ)
+    return status, body
 
 
 async def _call_asgi(
