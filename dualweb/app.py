@@ -25,6 +25,7 @@ from .files import FileResponse
 from .lifespan import Lifespan
 from .limits import DEFAULT_LIMITS, check_limits
 from .middleware.base import Middleware
+from .mounts import INTERFACES, Mount, detect_interface
 from .requests import Request
 from .responses import (
     BODILESS_STATUSES,
@@ -33,7 +34,8 @@ from .responses import (
     RedirectResponse,
     Response,
 )
-from .routing import MethodNotAllowed, Route, Router
+from .routing import ANY_METHOD, MethodNotAllowed, Route, Router
+from .websockets import upgrade_required
 
 if TYPE_CHECKING:
     from ._types import ASGIReceive, ASGIScope, ASGISend, StartResponse, WSGIEnvironment
@@ -113,6 +115,8 @@ class App:
         self.websocket_router = Router()
         self.thread_pool = ThreadPool(thread_pool_size)
         self.converters: dict[str, type[Converter]] = dict(DEFAULT_CONVERTERS)
+        #: Mounted apps by name (see :meth:`mount`).
+        self.mounts: dict[str, Mount] = {}
         self._error_handlers: dict[int | type[BaseException], ErrorHandler] = {}
         #: Whether any error handler is async, so WSGI knows it may need a loop.
         self._async_error_handlers = False
@@ -315,6 +319,66 @@ class App:
             raise ValueError(f"{exc} (while registering {endpoint!r})") from None
         return route
 
+    def mount(
+        self,
+        prefix: str,
+        app: Any,
+        *,
+        name: str | None = None,
+        interface: str | None = None,
+        **limits: int | None,
+    ) -> Mount:
+        """Serve the requests below ``prefix`` that no route takes with ``app``.
+
+        ``app`` is a WSGI app (Flask, Django...), an ASGI app (Starlette,
+        FastAPI...) or another dualweb App; ``interface="wsgi"`` or
+        ``"asgi"`` says which when telling by its signature fails. Routes of
+        this App win over the mount, method by method, so routes can move
+        over one at a time. ``name`` (default: the prefix without its
+        slashes) is for ``url_path_for("name", path=...)`` and
+        ``url_path_for("name:route", ...)``. Limits given as keywords
+        (``max_body_size=...``) apply to the requests the mount serves.
+        See docs/mounting.md.
+        """
+        if interface is not None and interface not in INTERFACES:
+            raise ValueError(f"interface must be 'wsgi' or 'asgi', not {interface!r}")
+        is_dualweb = isinstance(app, App)
+        if app is self:
+            raise ValueError("an App cannot be mounted in itself")
+        kind = interface or (None if is_dualweb else detect_interface(app))
+        default_name = prefix.strip("/") or None
+        mount = Mount(
+            prefix, app, name=name or default_name, interface=kind or "", is_dualweb=is_dualweb
+        )
+        if mount.name is not None and mount.name in self.mounts:
+            raise ValueError(f"a mount is already named {mount.name!r}; pass name=")
+        endpoint: Callable[..., Any] = {
+            "wsgi": mount.respond_wsgi,
+            "asgi": mount.respond_asgi,
+            "dualweb": mount.respond_app,
+        }[mount.interface]
+        label = f"<mount {mount.prefix or '/'}>"
+        for path in mount.paths:
+            # A mounted WSGI app blocks: never on the loop, whatever inline_sync says.
+            route = Route(
+                path, endpoint, methods=[ANY_METHOD], name=label, inline=False, limits=limits
+            )
+            route.mount = mount
+            # Under WSGI, a dualweb App is called through its WSGI side.
+            route.needs_loop = mount.interface == "asgi"
+            if not route.is_async:
+                route.threaded = self.thread_pool.wrap(endpoint)
+            self.router.add(route)
+            if mount.interface != "wsgi":
+                socket_route = Route(path, endpoint, methods=["GET"], name=label)
+                socket_route.mount = mount
+                self.websocket_router.add(socket_route)
+        if mount.name is not None:
+            self.mounts[mount.name] = mount
+        if is_dualweb:
+            self._lifespan.add_child(app._lifespan)
+        return mount
+
     def add_converter(self, name: str, converter: type[Converter]) -> None:
         """Make ``{param:name}`` available in routes registered from now on."""
         self.converters[name] = converter
@@ -379,8 +443,13 @@ class App:
 
         The path is relative to where the app is mounted; use
         ``request.url_path_for`` to get it with the request's root path.
-        WebSocket routes are looked up after HTTP routes.
+        WebSocket routes are looked up after HTTP routes; ``"name:route"``
+        looks ``route`` up in the app mounted as ``name``.
         """
+        if self.mounts:
+            mount = self.mounts.get(name.partition(":")[0])
+            if mount is not None:
+                return mount.url_path_for(name, params)
         try:
             return self.router.url_path_for(name, params)
         except LookupError:
@@ -425,7 +494,7 @@ class App:
     def _needs_loop(self, route: Route | None) -> bool:
         """Whether a WSGI request must run on an event loop (something async is involved)."""
         return (
-            (route is not None and route.is_async)
+            (route is not None and route.needs_loop)
             or self._async_error_handlers
             or self._async_middleware
         )
@@ -644,13 +713,7 @@ class _UpgradeRequired(_Answer):
     """An HTTP request (any WSGI request) for a path only WebSocket routes serve."""
 
     def respond(self, request: Request) -> Response:
-        if request.interface == "wsgi":
-            # PEP 3333 forbids hop-by-hop headers (Upgrade, Connection) in a
-            # WSGI response; servers refuse or mangle them.
-            text = "WebSocket routes need an ASGI server; this one speaks WSGI"
-            return PlainTextResponse(text, 426)
-        text = "This path takes WebSocket connections only"
-        return PlainTextResponse(text, 426, {"Upgrade": "websocket", "Connection": "Upgrade"})
+        return upgrade_required(request.interface)
 
 
 class _SlashRedirect(_Answer):

@@ -62,6 +62,9 @@ class Lifespan:
         self.factory = factory
         self._startup: list[tuple[Hook, bool]] = []
         self._shutdown: list[tuple[Hook, bool]] = []
+        #: The lifespans of the dualweb Apps mounted in this one: they start
+        #: after this one's startup hooks and stop before its shutdown hooks.
+        self._children: list[Lifespan] = []
         #: Whether the process-wide run (WSGI, ``app.startup()``) is up; the
         #: WSGI adapter reads it on every request.
         self.ready = False
@@ -74,6 +77,9 @@ class Lifespan:
 
     def add_shutdown(self, hook: Hook) -> None:
         self._shutdown.append((_check_hook(hook), iscoroutinefunction(hook)))
+
+    def add_child(self, child: Lifespan) -> None:
+        self._children.append(child)
 
     # -- the sequence, driven by either interface ----------------------------------------
 
@@ -92,7 +98,12 @@ class Lifespan:
         )
 
     def needs_loop(self, run: _Run) -> bool:
-        return run.is_async or any(is_async for _, is_async in self._startup + self._shutdown)
+        # A mounted App's lifespan context is not created yet: it may be async.
+        return (
+            run.is_async
+            or bool(self._children)
+            or any(is_async for _, is_async in self._startup + self._shutdown)
+        )
 
     async def start(self, run: _Run, call_sync: CallSync) -> None:
         """Enter the lifespan context, publish its state, then run the startup hooks.
@@ -105,7 +116,14 @@ class Lifespan:
             run.keys = self._publish(state)
             for hook, is_async in self._startup:
                 await _run_hook(hook, is_async, call_sync)
+            for child in self._children:
+                child_run = child.new_run()
+                await child.start(child_run, call_sync)
+                run.children.append((child, child_run))
+                # Its own WSGI side must not start it again.
+                child.ready = True
         except BaseException as exc:
+            await self._stop_children(run, call_sync)
             self._unpublish(run)
             await run.exit(call_sync, exc)
             raise
@@ -116,7 +134,7 @@ class Lifespan:
         Every step runs even when one before it failed; then the first error
         is raised, and any others are logged.
         """
-        errors: list[Exception] = []
+        errors = await self._stop_children(run, call_sync)
         for hook, is_async in reversed(self._shutdown):
             try:
                 await _run_hook(hook, is_async, call_sync)
@@ -131,6 +149,18 @@ class Lifespan:
             for error in errors[1:]:
                 logger.error("Another exception during shutdown", exc_info=error)
             raise errors[0]
+
+    async def _stop_children(self, run: _Run, call_sync: CallSync) -> list[Exception]:
+        """Stop the mounted Apps started by ``run``, the last started first; their errors."""
+        errors: list[Exception] = []
+        while run.children:
+            child, child_run = run.children.pop()
+            child.ready = False
+            try:
+                await child.stop(child_run, call_sync)
+            except Exception as exc:
+                errors.append(exc)
+        return errors
 
     def _publish(self, state: object) -> tuple[str, ...]:
         """Put what the lifespan context yielded on ``app.state``."""
@@ -219,12 +249,14 @@ class Lifespan:
 class _Run:
     """One start-to-stop of a lifespan: its context and what it put on ``app.state``."""
 
-    __slots__ = ("context", "is_async", "keys")
+    __slots__ = ("children", "context", "is_async", "keys")
 
     def __init__(self, context: Any, is_async: bool) -> None:
         self.context = context
         self.is_async = is_async
         self.keys: tuple[str, ...] = ()
+        #: The mounted Apps' lifespans it started, with their runs.
+        self.children: list[tuple[Lifespan, _Run]] = []
 
     async def enter(self, call_sync: CallSync) -> object:
         if self.context is None:

@@ -79,6 +79,7 @@ class HTTPConnection:
         "_background",
         "_cookies",
         "_headers",
+        "_parent",
         "_query",
         "_resources",
         "_session",
@@ -99,6 +100,9 @@ class HTTPConnection:
     _state: SimpleNamespace
     _session: Session
     _resources: list[Closeable]
+    #: The request of the App this one's App is mounted in (see dualweb.mounts):
+    #: cleanups and tasks go to it, since its adapter ends the request.
+    _parent: HTTPConnection
 
     def __init__(
         self,
@@ -244,6 +248,10 @@ class HTTPConnection:
         Uploaded files are registered here, so their temporary files are
         removed however the request ends.
         """
+        parent = getattr(self, "_parent", None)
+        if parent is not None:
+            parent.add_cleanup(resource)
+            return
         try:
             self._resources.append(resource)
         except AttributeError:
@@ -291,6 +299,10 @@ class Request(HTTPConnection):
         or an error response. These tasks run before those of the response
         (``response.add_task``). See docs/background.md.
         """
+        parent = getattr(self, "_parent", None)
+        if isinstance(parent, Request):
+            parent.add_task(func, *args, **kwargs)
+            return
         if self._background is None:
             self._background = BackgroundTasks()
         self._background.add(func, *args, **kwargs)
@@ -310,6 +322,10 @@ class Request(HTTPConnection):
         if getattr(self, "_consumed", False):
             raise RuntimeError("the request body was already consumed by stream()")
         self._consumed = True
+        return self._check_content_length()
+
+    def _check_content_length(self) -> int | None:
+        """Refuse an invalid Content-Length, or one over the body limit; return the limit."""
         limit = self._body_limit()
         declared = self.headers.get("content-length")
         if declared is not None:

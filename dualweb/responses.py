@@ -138,6 +138,16 @@ class Response:
         self.stream: Content | None = None
         self._add_entity_headers(media_type or self.media_type, len(self.body))
 
+    @classmethod
+    def _as_given(
+        cls, status: int, headers: HeadersInput, body: bytes, stream: Content | None
+    ) -> Response:
+        """A response exactly as another app gave it: headers checked, none added."""
+        response = cls.__new__(cls)
+        response._start(status, body, headers)
+        response.stream = stream
+        return response
+
     def _start(self, status: int, body: bytes, headers: HeadersInput) -> None:
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"invalid status code: {status!r}")

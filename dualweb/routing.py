@@ -22,6 +22,9 @@ _NO_MATCH: Any = object()
 
 #: Routes registered with these methods answer HEAD and OPTIONS for free.
 _AUTOMATIC_HEAD_FROM = "GET"
+#: The method of a route that takes every method (a mount); used only when
+#: no route of the path takes the request's method itself.
+ANY_METHOD = "*"
 
 
 class Route:
@@ -33,7 +36,9 @@ class Route:
         "is_async",
         "limits",
         "methods",
+        "mount",
         "name",
+        "needs_loop",
         "param_names",
         "parts",
         "path",
@@ -58,6 +63,11 @@ class Route:
             raise ValueError(f"route {path!r} needs at least one method")
         self.name = name if name is not None else getattr(endpoint, "__name__", path)
         self.is_async = iscoroutinefunction(endpoint)
+        #: Whether serving it under WSGI needs an event loop (a mount of a
+        #: dualweb App is async under ASGI but never suspends under WSGI).
+        self.needs_loop = self.is_async
+        #: The :class:`~dualweb.mounts.Mount` this route serves, if any.
+        self.mount: Any = None
         #: None means "as the App says".
         self.inline = inline
         #: Limits this route sets for itself (see ``dualweb.limits``); the
@@ -203,7 +213,8 @@ class Router:
 
     def add(self, route: Route) -> None:
         """Register ``route``; conflicting registrations fail here, not per request."""
-        known = self._by_name.get(route.name) if route.name != "<lambda>" else None
+        named = _has_name(route)
+        known = self._by_name.get(route.name) if named else None
         if known is not None and known.endpoint is not route.endpoint:
             raise ValueError(
                 f"route name {route.name!r} is already used by {known.path!r}; "
@@ -215,7 +226,7 @@ class Router:
             methods = self._node_methods(route)
         self._bind_methods(route, methods)
         self.routes.append(route)
-        if route.name != "<lambda>":  # lambdas have no name to look them up by
+        if named:
             self._by_name.setdefault(route.name, route)
 
     def _node_methods(self, route: Route) -> dict[str, Route]:
@@ -287,7 +298,7 @@ class Router:
         """
         methods = self._static.get(path)
         if methods is not None:
-            route = methods.get(method)
+            route = methods.get(method) or methods.get(ANY_METHOD)
             if route is not None:
                 return route, {}
         allowed: set[str] = set()
@@ -322,6 +333,11 @@ class MethodNotAllowed(HTTPException):
         super().__init__(405, headers={"Allow": self.allowed})
 
 
+def _has_name(route: Route) -> bool:
+    # Lambdas and internal routes ("<mount /legacy>") have no name to look them up by.
+    return not route.name.startswith("<")
+
+
 def allow_header(methods: Iterable[str]) -> str:
     return ", ".join(sorted({*methods, "OPTIONS"}))
 
@@ -353,8 +369,8 @@ def _match_node(
     """Depth-first match with backtracking: literal child, then placeholders, then rest."""
     if index == len(segments):
         if node.methods:
-            route = node.methods.get(method)
-            if route is not None:
+            route = node.methods.get(method) or node.methods.get(ANY_METHOD)
+            if route is not None and method:
                 return route
             allowed.update(node.methods)
         return None
@@ -383,8 +399,8 @@ def _match_node(
             value = converter.to_python(rest)
         except ValueError:
             continue
-        route = methods.get(method)
-        if route is not None:
+        route = methods.get(method) or methods.get(ANY_METHOD)
+        if route is not None and method:
             params[name] = value
             return route
         allowed.update(methods)

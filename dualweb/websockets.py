@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import HTTPException
 from .requests import HTTPConnection
-from .responses import dump_json
+from .responses import PlainTextResponse, Response, dump_json
 
 if TYPE_CHECKING:
     from ._asgi import ASGISource
@@ -330,6 +330,17 @@ def _size(data: str | bytes) -> int:
     return len(data.encode()) if isinstance(data, str) else len(data)
 
 
+def upgrade_required(interface: str) -> Response:
+    """426 for an HTTP request to a path that only takes WebSocket connections."""
+    if interface == "wsgi":
+        # PEP 3333 forbids hop-by-hop headers (Upgrade, Connection) in a
+        # WSGI response; servers refuse or mangle them.
+        text = "WebSocket routes need an ASGI server; this one speaks WSGI"
+        return PlainTextResponse(text, 426)
+    text = "This path takes WebSocket connections only"
+    return PlainTextResponse(text, 426, {"Upgrade": "websocket", "Connection": "Upgrade"})
+
+
 async def run_websocket(
     app: App, source: ASGISource, path: str, root_path: str, receive: ASGIReceive, send: ASGISend
 ) -> None:
@@ -338,6 +349,9 @@ async def run_websocket(
         route, params = app.websocket_router.match("GET", path)
     except HTTPException:
         route, params = None, {}
+    if route is not None and route.mount is not None:
+        await route.mount.serve_websocket(source.scope, root_path, path, receive, send)
+        return
     socket = WebSocket(app, source, path, root_path, params, route, receive, send)
     try:
         if route is None:
