@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -64,15 +65,25 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def start(name: str, command: list[str], app: str, log_dir: Path) -> Server:
+def start(
+    name: str, command: list[str], app: str, log_dir: Path, cpu: int | None = None
+) -> Server:
     """Run ``python -m <command> <app>`` (``{port}`` in ``command`` filled in) from the
-    project root, its output to a log in ``log_dir``; return once it answers ``GET /``."""
+    project root, its output to a log in ``log_dir``; return once it answers ``GET /``.
+
+    ``cpu``: pin the server (and the workers it forks) to that CPU."""
     port = free_port()
     argv = [sys.executable, "-m", *(arg.format(port=port) for arg in command), app]
     log = (log_dir / f"{name.split()[0]}-{app.rpartition(':')[2]}-{port}.log").open("wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "UVICORN_"))}
     process = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=None if cpu is None else pin_to(cpu),
     )
     server = Server(name, app, port, process, log)
     deadline = time.monotonic() + 30
@@ -88,6 +99,15 @@ def start(name: str, command: list[str], app: str, log_dir: Path) -> Server:
                 stop(server)
                 raise SystemExit(f"{name} did not start; see {log.name}") from None
             time.sleep(0.1)
+
+
+def pin_to(cpu: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that pins the child process to ``cpu``."""
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
 
 
 def stop(server: Server) -> None:

@@ -280,6 +280,12 @@ class ASGISource:
     def query_string(self) -> str:
         return self.scope.get("query_string", b"").decode("latin-1")  # type: ignore[no-any-return]
 
+    def content_length(self) -> str | None:
+        for name, value in self.scope.get("headers", ()):
+            if name == b"content-length":
+                return value.decode("latin-1")  # type: ignore[no-any-return]
+        return None
+
     def scheme(self) -> str:
         return self.scope.get("scheme", "http")  # type: ignore[no-any-return]
 

@@ -16,6 +16,7 @@ import collections
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
 
 from .exceptions import HTTPException
 from .responses import BODILESS_STATUSES, Response
@@ -38,6 +39,9 @@ _HIGH_WATER = 64 * 1024
 #: (pathsend, zerocopysend, trailers, early hints) need messages that only
 #: the server understands, so they are not offered.
 _KEPT_EXTENSIONS = ("tls",)
+
+#: What a path segment may hold unescaped (RFC 3986 §3.3: pchar, and "/").
+_PATH_SAFE = "/!$&'()*+,;=:@~"
 
 
 def scope_from_scope(scope: MutableMapping[str, Any], root_path: str, path: str) -> dict[str, Any]:
@@ -70,7 +74,8 @@ def scope_from_environ(
         "method": environ["REQUEST_METHOD"],
         "scheme": environ.get("wsgi.url_scheme", "http"),
         "path": full_path,
-        "raw_path": full_path.encode("utf-8"),
+        # What a server receives is percent-encoded; the environ has it decoded.
+        "raw_path": quote(full_path, safe=_PATH_SAFE).encode("ascii"),
         "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
         "root_path": root_path,
         "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
@@ -169,6 +174,9 @@ class _Exchange:
                 self.error = exc
                 self._body = None
                 self.close()
+                # The request is answered with the error now, whatever the
+                # app does with the disconnect (it is cancelled if it goes on).
+                self.wake()
                 return {"type": "http.disconnect"}
             if chunk is not None:
                 return {"type": "http.request", "body": chunk, "more_body": True}
@@ -194,7 +202,8 @@ class _Exchange:
             if self.complete:
                 raise RuntimeError("http.response.body sent after the response was complete")
             body = message.get("body", b"")
-            if body:
+            # 204, 304 and 1xx never have a body (RFC 9110 §6.4.1): dropped.
+            if body and self.status not in BODILESS_STATUSES:
                 self.chunks.append(bytes(body))
                 self.buffered += len(body)
             self.complete = not message.get("more_body", False)

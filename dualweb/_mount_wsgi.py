@@ -11,6 +11,7 @@ else streamed chunk by chunk, ``close()`` called however it ends.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -205,34 +206,55 @@ def call_wsgi_app(app: WSGIApp, environ: WSGIEnvironment, body: WSGIInput, head:
     iterable is closed here and the body sent whole.
     """
     start = _StartResponse()
-    result = app(environ, start)
+    # Every step of the app (the call, each chunk, close()) runs in this one
+    # context: under ASGI they run on whichever pool thread is free, and a
+    # context variable set in one (Flask's stream_with_context) must be
+    # there in the next.
+    context = contextvars.copy_context()
+    result = context.run(app, environ, start)
     try:
         chunks = iter(result)
         first = start.take_written()
         exhausted = False
         while not first:
-            chunk = next(chunks, None)
+            chunk = context.run(next, chunks, None)
             if chunk is None:
                 exhausted = True
                 first = start.take_written()
                 break
             first = start.take_written() + chunk
+        if not exhausted and isinstance(result, (list, tuple)):
+            # A sequence is all there already (PEP 3333 lets a server count
+            # the length of a one-item list): sent whole, with Content-Length.
+            first += b"".join(chunks)
+            exhausted = True
         if body.error is not None:
             # The body was cut short: the app saw its end, the client gets why.
             raise body.error
         if start.status is None:
             raise RuntimeError(f"the mounted WSGI app {app!r} did not call start_response()")
         status = start.status
-        length = _content_length(start.headers)
-        if exhausted or (length is not None and len(first) >= length):
-            _close(result)
-            return _whole_response(status, start.headers, first, length, head)
+        # Servers strip what surrounds names and values (Django writes
+        # " csrftoken=..." for Set-Cookie); h11 refuses it, so uvicorn would too.
+        headers = [(name.strip(), value.strip()) for name, value in start.headers]
+        length = _content_length(headers)
+        if length is None:
+            # An invalid one would make the server fail the response.
+            headers = [
+                (name, value) for name, value in headers if name.lower() != "content-length"
+            ]
+        bodiless = status in BODILESS_STATUSES  # never a body (RFC 9110 §6.4.1)
+        if not (exhausted or bodiless or (length is not None and len(first) >= length)):
+            stream = _WSGIBody(first, chunks, result, start, length, context)
+            # In the try: invalid headers must not leave the iterable unclosed.
+            response = Response._as_given(status, headers, b"", stream)
+            start.committed = True
+            return response
     except BaseException:
-        _close(result)
+        context.run(_close, result)
         raise
-    start.committed = True
-    stream = _WSGIBody(first, chunks, result, start, length)
-    return Response._as_given(status, start.headers, b"", stream)
+    context.run(_close, result)
+    return _whole_response(status, headers, first, length, head)
 
 
 def _whole_response(
@@ -264,7 +286,7 @@ class _WSGIBody:
     response, a server that never started).
     """
 
-    __slots__ = ("_chunks", "_first", "_remaining", "_result", "_start")
+    __slots__ = ("_chunks", "_context", "_first", "_remaining", "_result", "_start")
 
     def __init__(
         self,
@@ -273,7 +295,9 @@ class _WSGIBody:
         result: Iterable[bytes],
         start: _StartResponse,
         length: int | None,
+        context: contextvars.Context,
     ) -> None:
+        self._context = context
         self._first: bytes | None = first
         self._chunks = chunks
         self._result: Iterable[bytes] | None = result
@@ -284,6 +308,9 @@ class _WSGIBody:
         return self
 
     def __next__(self) -> bytes:
+        return self._context.run(self._next)
+
+    def _next(self) -> bytes:
         chunk = self._first
         if chunk is not None:
             self._first = None
@@ -312,7 +339,7 @@ class _WSGIBody:
     def close(self) -> None:
         result, self._result = self._result, None
         if result is not None:
-            _close(result)
+            self._context.run(_close, result)
 
 
 def _close(result: object) -> None:

@@ -274,6 +274,9 @@ class WSGISource:
     def query_string(self) -> str:
         return self.environ.get("QUERY_STRING", "")  # type: ignore[no-any-return]
 
+    def content_length(self) -> str | None:
+        return self.environ.get("CONTENT_LENGTH") or None
+
     def scheme(self) -> str:
         return self.environ.get("wsgi.url_scheme", "http")  # type: ignore[no-any-return]
 

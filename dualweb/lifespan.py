@@ -79,7 +79,9 @@ class Lifespan:
         self._shutdown.append((_check_hook(hook), iscoroutinefunction(hook)))
 
     def add_child(self, child: Lifespan) -> None:
-        self._children.append(child)
+        # An App mounted twice (two prefixes, the same object) starts once.
+        if child is not self and child not in self._children:
+            self._children.append(child)
 
     # -- the sequence, driven by either interface ----------------------------------------
 

@@ -19,7 +19,7 @@ other; see docs/mounting.md.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction
@@ -32,8 +32,10 @@ from .requests import Request
 from .websockets import upgrade_required
 
 if TYPE_CHECKING:
-    from ._types import ASGIReceive, ASGIScope, ASGISend
+    from ._types import ASGIReceive, ASGIScope, ASGISend, WSGIEnvironment
     from .app import App
+    from .datastructures import Address
+    from .requests import RequestSource
     from .responses import Response
 
 #: What ``interface=`` may say a mounted app speaks.
@@ -80,20 +82,22 @@ class Mount:
         """Serve the request with the mounted WSGI app (a sync endpoint)."""
         request._check_content_length()
         body = WSGIInput(request)
-        source = request._source
+        source = _adapter_source(request)
         if isinstance(source, WSGISource):
             environ = environ_from_environ(source.environ, self._raw_prefix, body)
         else:
             assert isinstance(source, ASGISource)
             root_path = request.root_path + self.prefix
             environ = environ_from_scope(source.scope, root_path, self._below(request), body)
+        if source is not request._source:
+            _forward_to_environ(request, environ)
         app = self.app.wsgi if self.interface == "dualweb" else self.app
         return call_wsgi_app(app, environ, body, request.method == "HEAD")
 
     async def respond_asgi(self, request: Request, **_: Any) -> Response:
         """Serve the request with the mounted ASGI app."""
         request._check_content_length()
-        source = request._source
+        source = _adapter_source(request)
         root_path = request.root_path + self.prefix
         if isinstance(source, ASGISource):
             scope = scope_from_scope(source.scope, root_path, self._below(request))
@@ -103,6 +107,8 @@ class Mount:
                 return upgrade_required("wsgi")
             headers = source.header_items()
             scope = scope_from_environ(source.environ, root_path, self._below(request), headers)
+        if source is not request._source:
+            _forward_to_scope(request, scope)
         return await call_asgi_app(self.app, scope, request)
 
     async def respond_app(self, request: Request, **_: Any) -> Response:
@@ -116,7 +122,8 @@ class Mount:
         path = self._below(request) or "/"
         route, params, outcome = child._resolve(request.method, path)
         root_path = request.root_path + self.prefix
-        inner = Request(child, request._source, request.method, path, root_path, params, route)
+        source = _ChildSource(request)
+        inner = Request(child, source, request.method, path, root_path, params, route)
         # The outer request's adapter ends the request: cleanups and tasks go there.
         inner._parent = request
         with contextlib.suppress(AttributeError):
@@ -158,6 +165,75 @@ class Mount:
         if url_map is not None:
             return self.prefix + str(url_map.bind("localhost").build(inner, dict(params)))
         raise LookupError(f"the app mounted as {self.name!r} has no reverse routing")
+
+
+def _adapter_source(request: Request) -> Any:
+    """The interface adapter's own source under any wrapping (the proxy-header middleware's)."""
+    source: Any = request._source
+    while (inner := getattr(source, "inner", None)) is not None:
+        source = inner
+    return source
+
+
+def _forward_to_environ(request: Request, environ: WSGIEnvironment) -> None:
+    """Show the mounted app the client, scheme and host the proxy headers gave."""
+    client = request.client
+    if client is not None:
+        environ["REMOTE_ADDR"] = client.host
+        environ.pop("REMOTE_PORT", None)
+        if client.port is not None:
+            environ["REMOTE_PORT"] = str(client.port)
+    environ["wsgi.url_scheme"] = request.scheme
+    environ["HTTP_HOST"] = request.host
+
+
+def _forward_to_scope(request: Request, scope: dict[str, Any]) -> None:
+    client = request.client
+    scope["client"] = None if client is None else (client.host, client.port)
+    scope["scheme"] = request.scheme
+    host = request.host.encode("latin-1")
+    scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [(b"host", host)]
+
+
+class _ChildSource:
+    """The source of a request to a mounted dualweb App (ASGI): the outer request's.
+
+    Its body is read through the outer request, so that the limits the
+    request met on its way in (the outer App's, the mount's) apply before
+    the mounted App's own, as they do under WSGI.
+    """
+
+    __slots__ = ("_outer", "inner", "interface")
+
+    def __init__(self, outer: Request) -> None:
+        self._outer = outer
+        #: The outer request's source (``_adapter_source`` looks through it).
+        self.inner: RequestSource = outer._source
+        self.interface = self.inner.interface
+
+    def header_items(self) -> list[tuple[str, str]]:
+        return self.inner.header_items()
+
+    def query_string(self) -> str:
+        return self.inner.query_string()
+
+    def content_length(self) -> str | None:
+        return self.inner.content_length()
+
+    def scheme(self) -> str:
+        return self.inner.scheme()
+
+    def server(self) -> tuple[str, int | None] | None:
+        return self.inner.server()
+
+    def client(self) -> Address | None:
+        return self.inner.client()
+
+    def iter_body(self) -> Iterator[bytes]:
+        return self._outer.stream()
+
+    def aiter_body(self) -> AsyncIterator[bytes]:
+        return self._outer.astream()
 
 
 def detect_interface(app: Any) -> str:

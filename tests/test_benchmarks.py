@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,16 @@ def test_websocket_benchmark_runs():
         assert f"| {server} | dualweb |" in output
         assert f"| {server} | raw ASGI |" in output
     assert "with 20 idle WebSockets open" in output
+
+
+@pytest.mark.servers
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
+)
+def test_mount_benchmark_runs():
+    # Starts uvicorn (twice) and gunicorn's sync worker on 127.0.0.1 with a small Flask
+    # app; 4 concurrent /sleep requests and 1 s of wrk each.
+    output = run_script("bench_mount.py", "--quick")
+    for contender in ("dualweb mount (uvicorn)", "asgiref WsgiToAsgi (uvicorn)"):
+        assert f"| {contender} | " in output
+    assert "| Flask (gunicorn sync) | " in output

@@ -39,6 +39,7 @@ EXPECTED_PAGES = {
     "websockets.md",
     "lifespan.md",
     "background.md",
+    "mounting.md",
 }
 RUNNABLE = {"python", "py"}
 

@@ -239,6 +239,9 @@ def test_forwarded_source_delegates():
         def query_string(self):
             return "q=1"
 
+        def content_length(self):
+            return "4"
+
         def scheme(self):
             return "http"
 
@@ -266,6 +269,7 @@ def test_forwarded_source_delegates():
         "q=1",
         [b"body"],
     )
+    assert source.content_length() == "4"
     source = _ForwardedSource(Inner(), Address("1.2.3.4", None), "https", "outer")
     assert source.header_items() == [("x-a", "1"), ("host", "outer")]
     assert (source.scheme(), source.client()) == ("https", Address("1.2.3.4", None))

@@ -135,19 +135,20 @@ class ProxyHeadersMiddleware(Middleware):
 class _ForwardedSource:
     """The adapter's request source, with the proxy's client, scheme and host."""
 
-    __slots__ = ("_client", "_host", "_inner", "_scheme", "interface")
+    __slots__ = ("_client", "_host", "_scheme", "inner", "interface")
 
     def __init__(
         self, inner: RequestSource, client: Address | None, scheme: str | None, host: str | None
     ) -> None:
-        self._inner = inner
+        #: The adapter's source (mounts build the mounted app's request from it).
+        self.inner = inner
         self.interface = inner.interface
         self._client = client
         self._scheme = scheme
         self._host = host
 
     def header_items(self) -> list[tuple[str, str]]:
-        items = self._inner.header_items()
+        items = self.inner.header_items()
         if self._host is None:
             return items
         return [(name, value) for name, value in items if name.lower() != "host"] + [
@@ -155,22 +156,25 @@ class _ForwardedSource:
         ]
 
     def query_string(self) -> str:
-        return self._inner.query_string()
+        return self.inner.query_string()
+
+    def content_length(self) -> str | None:
+        return self.inner.content_length()
 
     def scheme(self) -> str:
-        return self._scheme if self._scheme is not None else self._inner.scheme()
+        return self._scheme if self._scheme is not None else self.inner.scheme()
 
     def server(self) -> tuple[str, int | None] | None:
-        return self._inner.server()
+        return self.inner.server()
 
     def client(self) -> Address | None:
-        return self._client if self._client is not None else self._inner.client()
+        return self._client if self._client is not None else self.inner.client()
 
     def iter_body(self) -> Iterator[bytes]:
-        return self._inner.iter_body()
+        return self.inner.iter_body()
 
     def aiter_body(self) -> AsyncIterator[bytes]:
-        return self._inner.aiter_body()
+        return self.inner.aiter_body()
 
 
 def _last(value: str | None) -> str | None:
