@@ -53,6 +53,25 @@ def make_client(interface: str) -> Iterator[ClientFactory]:
         pytest.fail(f"blocking call on the event loop: {blocked.errors[0]}")
 
 
+@pytest.fixture
+def asgi_client() -> Iterator[ClientFactory]:
+    """``asgi_client(app)``: an ASGI-only TestClient (WebSockets), closed at the end, with
+    blockbuster on."""
+    clients: list[TestClient] = []
+
+    def make(app: Any, **kwargs: Any) -> TestClient:
+        client = TestClient(app, "asgi", **kwargs)
+        clients.append(client)
+        return client
+
+    with blockbuster_ctx():
+        try:
+            yield make
+        finally:
+            for client in clients:
+                client.close()
+
+
 class _BlockingErrors(logging.Handler):
     """Collects blockbuster's errors that the app turned into 500 responses."""
 

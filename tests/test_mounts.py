@@ -26,13 +26,12 @@ from wsgiref.validate import validator
 import httpx
 import pytest
 from asgiref.wsgi import WsgiToAsgiInstance
-from blockbuster import blockbuster_ctx
 
 from dualweb import App, HTTPException, PlainTextResponse, StreamingResponse
 from dualweb._mount_wsgi import WSGIInput, call_wsgi_app, environ_from_scope
 from dualweb.middleware import Middleware, ProxyHeadersMiddleware
 from dualweb.mounts import Mount, detect_interface
-from dualweb.testing import TestClient, WebSocketRejected
+from dualweb.testing import WebSocketRejected
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -226,11 +225,16 @@ def body(data: bytes, more: bool = False) -> Message:
     return {"type": "http.response.body", "body": data, "more_body": more}
 
 
-def make_mounted(kind: str) -> Any:
-    """A mounted app of each kind that answers ``mounted <method> <path>``."""
+def make_mounted(kind: str, calls: list[str] | None = None) -> Any:
+    """A mounted app of each kind that answers ``mounted <method> <path>``.
+
+    Each call appends ``kind`` to ``calls``, if given.
+    """
+    record = calls.append if calls is not None else lambda kind: None
     if kind == "wsgi":
 
         def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+            record(kind)
             start_response("200 OK", [TEXT])
             text = f"mounted {environ['REQUEST_METHOD']} {environ['PATH_INFO']}"
             return [text.encode()]
@@ -239,6 +243,7 @@ def make_mounted(kind: str) -> Any:
     if kind == "asgi":
 
         async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+            record(kind)
             await read_body(receive)
             text = f"mounted {scope['method']} {scope['path'][len(scope['root_path']) :]}"
             await send(start())
@@ -249,6 +254,7 @@ def make_mounted(kind: str) -> Any:
 
     @child.route("/{rest:path}", ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
     def any_method(request, rest):
+        record(kind)
         return f"mounted {request.method} {request.path}"
 
     return child
@@ -1071,32 +1077,14 @@ def test_wsgi_large_body_is_byte_exact(make_client, reader, chunked):
 @pytest.mark.parametrize("kind", KINDS)
 def test_declared_body_over_the_limit_is_refused_before_the_app_runs(make_client, kind):
     calls: list[str] = []
-
-    def called(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        calls.append("wsgi")
-        start_response("200 OK", [TEXT])
-        return [b"ok"]
-
-    async def acalled(scope: Scope, receive: Receive, send: Send) -> None:
-        calls.append("asgi")
-        await send(start())
-        await send(body(b"ok"))
-
-    child = App()
-
-    @child.post("/up")
-    def up(request):
-        calls.append("dualweb")
-        return "ok"
-
-    mounted = {"wsgi": called, "asgi": acalled, "dualweb": child}[kind]
+    mounted = make_mounted(kind, calls)
     app = App(max_body_size=100)
     app.mount("/m", mounted)
     client = make_client(app)
     response = client.post("/m/up", content=b"x" * 101)
     assert response.status_code == 413
     assert calls == []
-    assert client.post("/m/up", content=b"x" * 100).text == "ok"
+    assert client.post("/m/up", content=b"x" * 100).text == "mounted POST /up"
     assert calls == [kind]
 
 
@@ -1653,26 +1641,8 @@ def test_outer_middleware_sees_mounted_requests_and_responses(make_client, kind,
 @pytest.mark.parametrize("kind", KINDS)
 def test_before_hook_answering_means_the_mount_is_not_called(make_client, kind):
     calls: list[str] = []
-
-    def wsgi(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        calls.append("called")
-        start_response("200 OK", [TEXT])
-        return [b"mounted"]
-
-    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        calls.append("called")
-        await send(start())
-        await send(body(b"mounted"))
-
-    child = App()
-
-    @child.get("/x")
-    def x(request):
-        calls.append("called")
-        return "mounted"
-
     app = App()
-    app.mount("/m", {"wsgi": wsgi, "asgi": asgi, "dualweb": child}[kind])
+    app.mount("/m", make_mounted(kind, calls))
 
     @app.before_request
     def gate(request):
@@ -1684,8 +1654,8 @@ def test_before_hook_answering_means_the_mount_is_not_called(make_client, kind):
     response = client.get("/m/x")
     assert (response.status_code, response.text) == (401, "denied")
     assert calls == []
-    assert client.get("/m/x", headers={"X-Token": "1"}).text == "mounted"
-    assert calls == ["called"]
+    assert client.get("/m/x", headers={"X-Token": "1"}).text == "mounted GET /x"
+    assert calls == [kind]
 
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
@@ -2067,24 +2037,6 @@ def test_an_app_mounted_twice_starts_once(make_client):
 
 
 # -- WebSockets (ASGI) ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def asgi_client() -> Iterator[Callable[..., TestClient]]:
-    """``asgi_client(app)``: an ASGI TestClient with blockbuster on (WebSockets are ASGI only)."""
-    clients: list[TestClient] = []
-
-    def make(app: Any, **kwargs: Any) -> TestClient:
-        client = TestClient(app, "asgi", **kwargs)
-        clients.append(client)
-        return client
-
-    with blockbuster_ctx():
-        try:
-            yield make
-        finally:
-            for client in clients:
-                client.close()
 
 
 def socket_app() -> App:

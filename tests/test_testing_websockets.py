@@ -12,11 +12,10 @@ import asyncio
 import base64
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from blockbuster import blockbuster_ctx
 
 import dualweb.testing._asgi_transport
 from dualweb import App, HTTPException, WebSocket, WebSocketClosed, WebSocketDisconnect
@@ -26,24 +25,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 ASGIFunction = Callable[[Scope, Receive, Send], Any]
-
-
-@pytest.fixture
-def client_of() -> Iterator[Callable[..., TestClient]]:
-    """``client_of(app)``: an ASGI TestClient, closed at the end, with blockbuster on."""
-    clients: list[TestClient] = []
-
-    def make(app: Any, **kwargs: Any) -> TestClient:
-        client = TestClient(app, "asgi", **kwargs)
-        clients.append(client)
-        return client
-
-    with blockbuster_ctx():
-        try:
-            yield make
-        finally:
-            for client in clients:
-                client.close()
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,8 +60,8 @@ def text(value: str) -> dict[str, Any]:
     return {"type": "websocket.send", "text": value}
 
 
-def test_text_bytes_and_json_both_ways(client_of):
-    with client_of(echo).websocket_connect("/ws") as ws:
+def test_text_bytes_and_json_both_ways(asgi_client):
+    with asgi_client(echo).websocket_connect("/ws") as ws:
         ws.send_text("hi")
         assert ws.receive_text() == "hi"
         ws.send_bytes(b"\x00\xff")
@@ -99,8 +80,8 @@ def test_text_bytes_and_json_both_ways(client_of):
         assert ws.receive() == b"b"
 
 
-def test_receiving_the_wrong_kind_of_message_is_a_type_error(client_of):
-    with client_of(echo).websocket_connect("/ws") as ws:
+def test_receiving_the_wrong_kind_of_message_is_a_type_error(asgi_client):
+    with asgi_client(echo).websocket_connect("/ws") as ws:
         ws.send_bytes(b"raw")
         with pytest.raises(TypeError, match="expected a text message, got binary b'raw'"):
             ws.receive_text()
@@ -119,9 +100,9 @@ def scope_reporter(seen: list[Any]) -> ASGIFunction:
     return app
 
 
-def test_scope_is_a_websocket_handshake(client_of):
+def test_scope_is_a_websocket_handshake(asgi_client):
     seen: list[Any] = []
-    client = client_of(scope_reporter(seen), client=("10.1.2.3", 4567))
+    client = asgi_client(scope_reporter(seen), client=("10.1.2.3", 4567))
     with client.websocket_connect("/ws/caf%C3%A9%2Fbar", params={"x": "1", "y": "é"}):
         pass
     with client.websocket_connect("/ws?a=b"):
@@ -152,18 +133,18 @@ def test_scope_is_a_websocket_handshake(client_of):
     assert all(name == name.lower() for name in headers)
 
 
-def test_secure_base_url_gives_wss(client_of):
+def test_secure_base_url_gives_wss(asgi_client):
     seen: list[Any] = []
-    client = client_of(scope_reporter(seen), base_url="https://example.org")
+    client = asgi_client(scope_reporter(seen), base_url="https://example.org")
     with client.websocket_connect("/ws"):
         pass
     scope = seen[1]
     assert (scope["scheme"], scope["server"]) == ("wss", ("example.org", 443))
 
 
-def test_absolute_ws_url(client_of):
+def test_absolute_ws_url(asgi_client):
     seen: list[Any] = []
-    with client_of(scope_reporter(seen)).websocket_connect("ws://chat.example:8080/room"):
+    with asgi_client(scope_reporter(seen)).websocket_connect("ws://chat.example:8080/room"):
         pass
     scope = seen[1]
     assert (scope["scheme"], scope["server"], scope["path"]) == (
@@ -173,9 +154,9 @@ def test_absolute_ws_url(client_of):
     )
 
 
-def test_cookies_and_headers_reach_the_scope(client_of):
+def test_cookies_and_headers_reach_the_scope(asgi_client):
     seen: list[Any] = []
-    client = client_of(scope_reporter(seen), headers={"X-Default": "d"})
+    client = asgi_client(scope_reporter(seen), headers={"X-Default": "d"})
     client.cookies.set("session", "s3cr3t")
     with client.websocket_connect("/ws", headers={"X-Token": "t", "Origin": "http://a.example"}):
         pass
@@ -186,7 +167,7 @@ def test_cookies_and_headers_reach_the_scope(client_of):
     assert headers[b"origin"] == b"http://a.example"
 
 
-def test_subprotocol_negotiation_and_accept_headers(client_of):
+def test_subprotocol_negotiation_and_accept_headers(asgi_client):
     offered: list[Any] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,20 +182,20 @@ def test_subprotocol_negotiation_and_accept_headers(client_of):
         )
         await receive()
 
-    with client_of(app).websocket_connect("/ws", ["v2.chat", "v1.chat"]) as ws:
+    with asgi_client(app).websocket_connect("/ws", ["v2.chat", "v1.chat"]) as ws:
         assert ws.accepted_subprotocol == "v1.chat"
         assert ws.accepted_headers["X-Room"] == "lobby"
     assert offered == [(["v2.chat", "v1.chat"], b"v2.chat, v1.chat")]
 
 
-def test_accept_without_subprotocol_or_headers(client_of):
-    with client_of(echo).websocket_connect("/ws") as ws:
+def test_accept_without_subprotocol_or_headers(asgi_client):
+    with asgi_client(echo).websocket_connect("/ws") as ws:
         assert ws.accepted_subprotocol is None
         assert list(ws.accepted_headers.items()) == []
         assert ws.close_code is None
 
 
-def test_close_before_accept_is_a_rejection_with_its_code(client_of):
+def test_close_before_accept_is_a_rejection_with_its_code(asgi_client):
     after_close: list[Any] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -223,7 +204,7 @@ def test_close_before_accept_is_a_rejection_with_its_code(client_of):
         after_close.append(await receive())
 
     with pytest.raises(WebSocketRejected) as caught:
-        client_of(app).websocket_connect("/ws")
+        asgi_client(app).websocket_connect("/ws")
     rejected = caught.value
     assert (rejected.code, rejected.reason, rejected.status) == (4003, "no entry", 403)
     assert (rejected.body, list(rejected.headers.items())) == (b"", [])
@@ -232,17 +213,17 @@ def test_close_before_accept_is_a_rejection_with_its_code(client_of):
     assert after_close == [{"type": "websocket.disconnect", "code": 4003, "reason": "no entry"}]
 
 
-def test_close_before_accept_without_code(client_of):
+def test_close_before_accept_without_code(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.close"})
 
     with pytest.raises(WebSocketRejected) as caught:
-        client_of(app).websocket_connect("/ws")
+        asgi_client(app).websocket_connect("/ws")
     assert (caught.value.code, caught.value.reason) == (1000, "")
     assert str(caught.value) == "the app refused the WebSocket, closing it with code 1000"
 
 
-def test_denial_response_is_a_rejection_with_status_headers_and_body(client_of):
+def test_denial_response_is_a_rejection_with_status_headers_and_body(asgi_client):
     after_denial: list[Any] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -259,7 +240,7 @@ def test_denial_response_is_a_rejection_with_status_headers_and_body(client_of):
         after_denial.append((await receive())["type"])
 
     with pytest.raises(WebSocketRejected) as caught:
-        client_of(app).websocket_connect("/ws")
+        asgi_client(app).websocket_connect("/ws")
     rejected = caught.value
     assert (rejected.code, rejected.status, rejected.body) == (None, 401, b"log in first")
     assert rejected.headers["WWW-Authenticate"] == "Bearer"
@@ -267,43 +248,43 @@ def test_denial_response_is_a_rejection_with_status_headers_and_body(client_of):
     assert after_denial == ["websocket.disconnect"]
 
 
-def test_denial_response_without_its_end_is_an_error(client_of):
+def test_denial_response_without_its_end_is_an_error(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.http.response.start", "status": 403, "headers": []})
 
     with pytest.raises(RuntimeError, match="returned before the end of its denial response"):
-        client_of(app).websocket_connect("/ws")
+        asgi_client(app).websocket_connect("/ws")
 
 
-def test_app_raising_before_accept_raises_in_the_test(client_of):
+def test_app_raising_before_accept_raises_in_the_test(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         raise LookupError("no such room")
 
     with pytest.raises(LookupError, match="no such room"):
-        client_of(app).websocket_connect("/ws")
+        asgi_client(app).websocket_connect("/ws")
 
 
-def test_app_raising_after_refusing_raises_in_the_test(client_of):
+def test_app_raising_after_refusing_raises_in_the_test(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.close", "code": 1008})
         raise LookupError("in the cleanup")
 
     # The app's bug is what the test must see; the refusal is its context.
     with pytest.raises(LookupError, match="in the cleanup") as caught:
-        client_of(app).websocket_connect("/ws")
+        asgi_client(app).websocket_connect("/ws")
     assert isinstance(caught.value.__context__, WebSocketRejected)
 
 
-def test_app_returning_without_answering_the_handshake_is_an_error(client_of):
+def test_app_returning_without_answering_the_handshake_is_an_error(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
 
     with pytest.raises(RuntimeError, match="returned without accepting or refusing"):
-        client_of(app).websocket_connect("/ws")
+        asgi_client(app).websocket_connect("/ws")
 
 
-def test_app_closing_raises_websocket_disconnect_with_code_and_reason(client_of):
+def test_app_closing_raises_websocket_disconnect_with_code_and_reason(asgi_client):
     after_close: list[Any] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -319,7 +300,7 @@ def test_app_closing_raises_websocket_disconnect_with_code_and_reason(client_of)
         except OSError as exc:  # ASGI 2.4: sending on a closed connection
             after_close.append(str(exc))
 
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         assert ws.receive_text() == "last words"
         with pytest.raises(WebSocketDisconnect) as caught:
             ws.receive_text()
@@ -337,13 +318,13 @@ def test_app_closing_raises_websocket_disconnect_with_code_and_reason(client_of)
     ]
 
 
-def test_app_returning_without_closing_is_an_abnormal_closure(client_of):
+def test_app_returning_without_closing_is_an_abnormal_closure(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         await send(text("bye"))
 
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         assert ws.receive_text() == "bye"
         with pytest.raises(WebSocketDisconnect) as caught:
             ws.receive_text()
@@ -351,14 +332,14 @@ def test_app_returning_without_closing_is_an_abnormal_closure(client_of):
         assert ws.close_code == 1006
 
 
-def test_app_raising_after_accept_raises_on_receive(client_of):
+def test_app_raising_after_accept_raises_on_receive(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         await receive()
         raise ZeroDivisionError("bug in the handler")
 
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         ws.send_text("go")
         with pytest.raises(ZeroDivisionError, match="bug in the handler"):
             ws.receive_text()
@@ -369,14 +350,14 @@ def test_app_raising_after_accept_raises_on_receive(client_of):
         assert caught.value.code == 1011
 
 
-def test_app_raising_unseen_raises_when_the_block_ends(client_of):
+def test_app_raising_unseen_raises_when_the_block_ends(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         message = await receive()
         raise ZeroDivisionError(f"choked on {message['text']!r}")
 
-    client = client_of(app)
+    client = asgi_client(app)
     # The app's error reaches the test when the block ends.
     with (
         pytest.raises(ZeroDivisionError, match="choked on 'go'"),
@@ -385,20 +366,20 @@ def test_app_raising_unseen_raises_when_the_block_ends(client_of):
         ws.send_text("go")
 
 
-def test_app_raising_while_the_test_closes_raises_from_close(client_of):
+def test_app_raising_while_the_test_closes_raises_from_close(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         message = await receive()
         raise ZeroDivisionError(f"on {message['type']}")
 
-    ws = client_of(app).websocket_connect("/ws")
+    ws = asgi_client(app).websocket_connect("/ws")
     with pytest.raises(ZeroDivisionError, match=r"on websocket\.disconnect"):
         ws.close()
     ws.close()  # already reported: closing again is quiet
 
 
-def test_test_closing_sends_disconnect_with_code_and_reason(client_of):
+def test_test_closing_sends_disconnect_with_code_and_reason(asgi_client):
     received: list[Any] = []
     finished = threading.Event()
 
@@ -421,7 +402,7 @@ def test_test_closing_sends_disconnect_with_code_and_reason(client_of):
         finally:
             finished.set()
 
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         ws.send_text("one")
         ws.close(4000, "done here")
         # close() waited for the app to return.
@@ -440,7 +421,7 @@ def test_test_closing_sends_disconnect_with_code_and_reason(client_of):
     ]
 
 
-def test_leaving_the_block_disconnects_normally_and_waits_for_the_app(client_of):
+def test_leaving_the_block_disconnects_normally_and_waits_for_the_app(asgi_client):
     received: list[Any] = []
     finished = threading.Event()
 
@@ -454,7 +435,7 @@ def test_leaving_the_block_disconnects_normally_and_waits_for_the_app(client_of)
         finally:
             finished.set()
 
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         # Sent but never answered: the app still gets them before the disconnect.
         ws.send_text("a")
         ws.send_text("b")
@@ -462,7 +443,7 @@ def test_leaving_the_block_disconnects_normally_and_waits_for_the_app(client_of)
     assert received == ["a", "b", 1000]
 
 
-def test_app_ignoring_the_disconnect_is_cancelled(client_of, monkeypatch):
+def test_app_ignoring_the_disconnect_is_cancelled(asgi_client, monkeypatch):
     monkeypatch.setattr(dualweb.testing._asgi_transport, "_DISCONNECT_GRACE", 0.05)
     cancelled = threading.Event()
 
@@ -475,22 +456,22 @@ def test_app_ignoring_the_disconnect_is_cancelled(client_of, monkeypatch):
             cancelled.set()
             raise
 
-    with client_of(app).websocket_connect("/ws"):
+    with asgi_client(app).websocket_connect("/ws"):
         pass
     assert cancelled.wait(timeout=5)
 
 
-def test_iteration_ends_when_the_app_closes_normally(client_of):
+def test_iteration_ends_when_the_app_closes_normally(asgi_client):
     for code in (1000, 1001):
         app = accept_then(text("a"), text("b"), {"type": "websocket.close", "code": code})
-        with client_of(app).websocket_connect("/ws") as ws:
+        with asgi_client(app).websocket_connect("/ws") as ws:
             assert list(ws) == ["a", "b"]
             assert ws.close_code == code
 
 
-def test_iteration_raises_on_an_error_closure(client_of):
+def test_iteration_raises_on_an_error_closure(asgi_client):
     app = accept_then(text("a"), {"type": "websocket.close", "code": 1011})
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         messages: list[Any] = []
         with pytest.raises(WebSocketDisconnect) as caught:
             messages.extend(ws)
@@ -498,8 +479,8 @@ def test_iteration_raises_on_an_error_closure(client_of):
         assert caught.value.code == 1011
 
 
-def test_receive_times_out_and_the_session_goes_on(client_of):
-    with client_of(echo).websocket_connect("/ws", timeout=0.01) as ws:
+def test_receive_times_out_and_the_session_goes_on(asgi_client):
+    with asgi_client(echo).websocket_connect("/ws", timeout=0.01) as ws:
         with pytest.raises(TimeoutError, match=r"no WebSocket message from the app within 0\.01"):
             ws.receive()
         with pytest.raises(TimeoutError, match="within 0 s"):
@@ -508,7 +489,7 @@ def test_receive_times_out_and_the_session_goes_on(client_of):
         assert ws.receive_text(timeout=5) == "still here"
 
 
-def test_handshake_times_out_and_the_app_is_cancelled(client_of):
+def test_handshake_times_out_and_the_app_is_cancelled(asgi_client):
     cancelled = threading.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -520,7 +501,7 @@ def test_handshake_times_out_and_the_app_is_cancelled(client_of):
             raise
 
     with pytest.raises(TimeoutError, match="neither accepted nor refused the WebSocket"):
-        client_of(app).websocket_connect("/ws", timeout=0.01)
+        asgi_client(app).websocket_connect("/ws", timeout=0.01)
     assert cancelled.wait(timeout=5)
 
 
@@ -557,18 +538,18 @@ def test_handshake_times_out_and_the_app_is_cancelled(client_of):
         ),
     ],
 )
-def test_protocol_violations_raise_in_the_app(client_of, messages, error, match):
+def test_protocol_violations_raise_in_the_app(asgi_client, messages, error, match):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         for message in messages:
             await send(message)
 
-    client = client_of(app)
+    client = asgi_client(app)
     with pytest.raises(error, match=match), client.websocket_connect("/ws") as ws:
         ws.receive()
 
 
-def test_app_reading_in_another_task_sees_its_own_close(client_of):
+def test_app_reading_in_another_task_sees_its_own_close(asgi_client):
     seen: list[Any] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -579,12 +560,12 @@ def test_app_reading_in_another_task_sees_its_own_close(client_of):
         await send({"type": "websocket.close", "code": 1001})
         seen.append(await reader)
 
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         assert list(ws) == []
     assert seen == [{"type": "websocket.disconnect", "code": 1001, "reason": ""}]
 
 
-def test_closing_the_client_closes_its_open_sessions(client_of):
+def test_closing_the_client_closes_its_open_sessions(asgi_client):
     received: list[Any] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -592,7 +573,7 @@ def test_closing_the_client_closes_its_open_sessions(client_of):
         await send({"type": "websocket.accept"})
         received.append(await receive())
 
-    client = client_of(app)
+    client = asgi_client(app)
     ws = client.websocket_connect("/ws")  # never closed by the test
     client.close()
     assert received == [{"type": "websocket.disconnect", "code": 1000, "reason": ""}]
@@ -608,7 +589,7 @@ def test_websockets_need_the_asgi_interface():
         client.websocket_connect("/ws")
 
 
-def test_http_requests_still_work_beside_websockets(client_of):
+def test_http_requests_still_work_beside_websockets(asgi_client):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await echo(scope, receive, send)
@@ -617,7 +598,7 @@ def test_http_requests_still_work_beside_websockets(client_of):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
 
-    client = client_of(app, base_url="https://example.org")
+    client = asgi_client(app, base_url="https://example.org")
     with client.websocket_connect("/ws") as ws:
         assert client.get("/page").json() == {"path": "/page", "server": ["example.org", 443]}
         ws.send_text("both")
@@ -655,8 +636,8 @@ def chat_app() -> App:
     return app
 
 
-def test_app_websocket_route(client_of):
-    client = client_of(chat_app(), cookies={"user": "ann"})
+def test_app_websocket_route(asgi_client):
+    client = asgi_client(chat_app(), cookies={"user": "ann"})
     url = "/ws/lobby?token=ok"
     with client.websocket_connect(url, ["chat"], headers={"X-UA": "tests"}) as ws:
         assert ws.accepted_subprotocol == "chat"
@@ -671,8 +652,8 @@ def test_app_websocket_route(client_of):
         assert ws.close_code == 1000
 
 
-def test_app_websocket_refusals(client_of):
-    client = client_of(chat_app())
+def test_app_websocket_refusals(asgi_client):
+    client = asgi_client(chat_app())
     with pytest.raises(WebSocketRejected) as caught:
         client.websocket_connect("/ws/lobby?token=bad")
     assert (caught.value.status, caught.value.body) == (403, b"bad token")
@@ -684,8 +665,8 @@ def test_app_websocket_refusals(client_of):
     assert (caught.value.status, caught.value.body) == (404, b"Not Found")
 
 
-def test_app_websocket_errors_close_the_connection(client_of, caplog):
-    client = client_of(chat_app())
+def test_app_websocket_errors_close_the_connection(asgi_client, caplog):
+    client = asgi_client(chat_app())
     with client.websocket_connect("/ws/lobby?token=ok", headers={"X-UA": "t"}) as ws:
         ws.receive_json()
         ws.send_text("x" * 65)
@@ -701,7 +682,7 @@ def test_app_websocket_errors_close_the_connection(client_of, caplog):
     assert "handler bug" in caplog.text
 
 
-def test_app_websocket_handler_sees_the_test_close(client_of):
+def test_app_websocket_handler_sees_the_test_close(asgi_client):
     app = App()
     seen: list[Any] = []
 
@@ -714,7 +695,7 @@ def test_app_websocket_handler_sees_the_test_close(client_of):
             seen.append((exc.code, exc.reason))
             raise
 
-    with client_of(app).websocket_connect("/ws") as ws:
+    with asgi_client(app).websocket_connect("/ws") as ws:
         ws.close(4000, "leaving")
     assert seen == [(4000, "leaving")]
 

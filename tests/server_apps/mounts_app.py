@@ -1,11 +1,13 @@
 """Flask, Django and Starlette mounted in one dualweb App, for tests/test_servers_mounts.py.
 
-Served as ``tests.server_apps.mounts_app:app``. The Flask app also has what
-only a real server shows: a page that 20 requests must be inside at the same
-time (``/flask/barrier``), a body whose second chunk waits for the test
-(``/flask/held/<key>``, released by ``/flask/release/<key>``) and an endless
-body whose ``close()`` is recorded (``/flask/endless/<key>``, seen at
-``/flask/closed/<key>``). State is per worker process; the tests run one.
+Served as ``tests.server_apps.mounts_app:app``. The Flask and Starlette apps
+are tests/mounted_frameworks.py's, the same the in-process tests mount. The
+Flask app also gets what only a real server shows: a page that 20 requests
+must be inside at the same time (``/flask/barrier``), a body whose second
+chunk waits for the test (``/flask/held/<key>``, released by
+``/flask/release/<key>``) and an endless body whose ``close()`` is recorded
+(``/flask/endless/<key>``, seen at ``/flask/closed/<key>``). State is per
+worker process; the tests run one.
 """
 
 from __future__ import annotations
@@ -13,16 +15,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import flask
-from starlette.applications import Starlette
-from starlette.requests import Request as StarletteRequest
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from dualweb import App
+from tests.mounted_frameworks import make_flask, make_starlette
 
 # This process's own setting: the project is importable under this name here.
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.django_project.settings"
@@ -34,9 +33,11 @@ BARRIER_PARTIES = 20
 #: How long anything here waits for the test before giving up.
 WAIT = 5.0
 
-# -- Flask -------------------------------------------------------------------------------------
+# -- Flask: the shared pages, and the server-only ones ------------------------------------------
 
-legacy = flask.Flask(__name__)
+#: Paths of the shared pages' responses whose close() ran (no server test reads it).
+streams_closed: list[str] = []
+legacy = make_flask(streams_closed)
 barrier = threading.Barrier(BARRIER_PARTIES, timeout=WAIT)
 releases: dict[str, threading.Event] = {}
 closed: dict[str, bool] = {}
@@ -46,39 +47,6 @@ _lock = threading.Lock()
 def release_event(key: str) -> threading.Event:
     with _lock:
         return releases.setdefault(key, threading.Event())
-
-
-@legacy.get("/")
-def flask_index() -> Any:
-    return flask.Response("flask index", mimetype="text/plain")
-
-
-@legacy.get("/hello/<name>")
-def flask_hello(name: str) -> Any:
-    return flask.Response(f"hello {name}", mimetype="text/plain")
-
-
-@legacy.get("/urls")
-def flask_urls() -> Any:
-    return {
-        "hello": flask.url_for("flask_hello", name="x"),
-        "absolute": flask.url_for("flask_hello", name="x", _external=True),
-    }
-
-
-@legacy.get("/go")
-def flask_go() -> Any:
-    return flask.redirect(flask.url_for("flask_hello", name="there"))
-
-
-@legacy.route("/new", methods=["GET", "POST"])
-def flask_new() -> Any:
-    return flask.Response(f"flask new ({flask.request.method})", mimetype="text/plain")
-
-
-@legacy.post("/form")
-def flask_form() -> Any:
-    return {name: flask.request.form.getlist(name) for name in flask.request.form}
 
 
 @legacy.get("/barrier")
@@ -129,39 +97,6 @@ def flask_closed(key: str) -> Any:
     return {"closed": closed.get(key)}
 
 
-# -- Starlette ---------------------------------------------------------------------------------
-
-
-async def starlette_index(request: StarletteRequest) -> Response:
-    return PlainTextResponse("starlette index")
-
-
-async def starlette_hello(request: StarletteRequest) -> Response:
-    return PlainTextResponse(f"hello {request.path_params['name']}")
-
-
-async def starlette_urls(request: StarletteRequest) -> Response:
-    absolute = request.url_for("hello", name="x")
-    return JSONResponse({"hello": absolute.path, "absolute": str(absolute)})
-
-
-async def starlette_stream(request: StarletteRequest) -> Response:
-    async def chunks() -> AsyncIterator[bytes]:
-        for number in range(5):
-            yield f"{number}\n".encode()
-
-    return StreamingResponse(chunks(), media_type="text/plain")
-
-
-modern = Starlette(
-    routes=[
-        Route("/", starlette_index),
-        Route("/hello/{name}", starlette_hello, name="hello"),
-        Route("/urls", starlette_urls),
-        Route("/stream", starlette_stream),
-    ]
-)
-
 # -- the App -------------------------------------------------------------------------------------
 
 app = App()
@@ -179,4 +114,4 @@ def new(request):
 
 app.mount("/flask", legacy)
 app.mount("/django", django_app)
-app.mount("/starlette", modern)
+app.mount("/starlette", make_starlette())
