@@ -6,7 +6,8 @@ its data: an async JSON API at /api/notes and a WebSocket at /ws that takes
 notes too. Moving a page over is adding a dualweb route for its path: routes
 win over the mount.
 
-With an ASGI server, everything works::
+It needs Flask (``pip install flask``; the ``test`` extra has it). With an
+ASGI server, everything works::
 
     uvicorn examples.hybrid:app
 
