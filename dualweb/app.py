@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -33,6 +33,7 @@ from .responses import (
     PlainTextResponse,
     RedirectResponse,
     Response,
+    dump_json,
 )
 from .routing import ANY_METHOD, MethodNotAllowed, Route, Router
 from .websockets import upgrade_required
@@ -499,16 +500,23 @@ class App:
             or self._async_middleware
         )
 
-    async def _respond(
+    def _respond(
         self, request: Request, outcome: HTTPException | _Answer | None, threaded: bool
-    ) -> Response:
+    ) -> Coroutine[Any, Any, Response]:
         """Answer the request: middleware around the handler (or ``outcome``).
 
         ``threaded``: sync code goes to the thread pool (ASGI) instead of
-        being called on the current thread (WSGI).
+        being called on the current thread (WSGI). A plain function returning
+        the coroutine to await: without middleware, that is the handler's
+        own, one coroutine less per request.
         """
         if not self._stages:
-            return await self._run_handler(request, outcome, threaded)
+            return self._run_handler(request, outcome, threaded)
+        return self._respond_through_middleware(request, outcome, threaded)
+
+    async def _respond_through_middleware(
+        self, request: Request, outcome: HTTPException | _Answer | None, threaded: bool
+    ) -> Response:
         stages = self._stages
         entered = 0
         response: Response | None = None
@@ -575,20 +583,28 @@ class App:
                 result = await route.threaded(request, **request.path_params)
             else:
                 result = route.endpoint(request, **request.path_params)
-            return await self._to_response(result, request, threaded)
+            response = to_response(result)
+            if response.stream is None or not isinstance(response, FileResponse):
+                return response
+            return await self._prepare_file(response, request, threaded)
         except Exception as exc:
             return await self._handle_error(request, exc, threaded)
 
     async def _to_response(self, result: Any, request: Request, threaded: bool) -> Response:
-        """A handler's (or hook's) return value as the Response to send.
-
-        A FileResponse is evaluated against the request here (conditions,
-        ranges, 404), so the after hooks see what will be sent; that opens
-        the file, so under ASGI it happens in the thread pool.
-        """
+        """A handler's (or hook's) return value as the Response to send."""
         response = to_response(result)
         if response.stream is None or not isinstance(response, FileResponse):
             return response
+        return await self._prepare_file(response, request, threaded)
+
+    async def _prepare_file(
+        self, response: FileResponse, request: Request, threaded: bool
+    ) -> Response:
+        """Evaluate a FileResponse against the request (conditions, ranges, 404).
+
+        Done right after the handler, so the after hooks see what will be
+        sent; it opens the file, so under ASGI it happens in the thread pool.
+        """
         if threaded:
             prepared = await self.thread_pool.run(response.prepare, request)
         else:
@@ -738,9 +754,9 @@ def to_response(result: Any) -> Response:
     if isinstance(result, Response):
         return result
     if isinstance(result, str):
-        return PlainTextResponse(result)
+        return PlainTextResponse._ok(result.encode())
     if isinstance(result, (dict, list)):
-        return JSONResponse(result)
+        return JSONResponse._ok(dump_json(result))
     if isinstance(result, (bytes, bytearray, memoryview)):
         return Response(bytes(result), media_type="application/octet-stream")
     if result is None:

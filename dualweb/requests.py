@@ -102,7 +102,6 @@ class HTTPConnection:
     _cookies: dict[str, str]
     _state: SimpleNamespace
     _session: Session
-    _resources: list[Closeable]
     #: The request of the App this one's App is mounted in (see dualweb.mounts):
     #: cleanups and tasks go to it, since its adapter ends the request.
     _parent: HTTPConnection
@@ -129,9 +128,12 @@ class HTTPConnection:
         self.path_params = path_params
         #: The matched route, or None (404, 405 and automatic OPTIONS).
         self.route = route
-        # Tasks for after the response (Request.add_task); the adapters read
-        # it for every request, so it is set here rather than left unset.
+        # Tasks for after the response (Request.add_task) and what to close
+        # when it ends (add_cleanup): the adapters read both for every
+        # request, so they are set here rather than left unset (an
+        # AttributeError costs more than the store).
         self._background: BackgroundTasks | None = None
+        self._resources: list[Closeable] | None = None
 
     # -- where the request came from -------------------------------------------------
 
@@ -255,18 +257,17 @@ class HTTPConnection:
         if parent is not None:
             parent.add_cleanup(resource)
             return
-        try:
-            self._resources.append(resource)
-        except AttributeError:
+        if self._resources is None:
             self._resources = [resource]
+        else:
+            self._resources.append(resource)
 
     def _release(self) -> None:
         """Close what :meth:`add_cleanup` collected; errors are logged, not raised."""
-        try:
-            resources = self._resources
-        except AttributeError:
+        resources = self._resources
+        if resources is None:
             return
-        del self._resources
+        self._resources = None
         for resource in reversed(resources):
             try:
                 resource.close()
@@ -275,7 +276,7 @@ class HTTPConnection:
 
     @property
     def _has_resources(self) -> bool:
-        return hasattr(self, "_resources")
+        return self._resources is not None
 
     def limit(self, name: str) -> int | None:
         """This request's limit ``name`` (``"max_body_size"``...): the route's, else the App's."""
