@@ -244,6 +244,53 @@ def test_sync_body_read_from_pool_thread_under_asgi(make_client):
     assert response.json()["json"] == {"k": "v" * 1000}
 
 
+def test_sync_body_read_from_asgirefs_own_thread_under_asgi(make_client):
+    # Code of the user's that hops with asgiref's sync_to_async (not dualweb's
+    # pool) can still read the body: the read goes back to the server's loop.
+    from asgiref.sync import sync_to_async
+
+    app = App()
+
+    @app.post("/read")
+    async def read(request):
+        body = await sync_to_async(request.body)()
+        return {"size": len(body)}
+
+    assert make_client(app).post("/read", content=b"x" * 5000).json() == {"size": 5000}
+
+
+def test_async_to_sync_in_a_sync_handler_runs_on_the_servers_loop(make_client, interface):
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    app = App()
+    loops: list[object] = []
+
+    async def where():
+        loops.append(asyncio.get_running_loop())
+        return "done"
+
+    @app.get("/bridge")
+    def bridge(request):
+        return async_to_sync(where)()
+
+    @app.get("/hop")
+    async def hop(request):
+        # Under WSGI, asgiref runs this inline on the worker thread and
+        # records the (then stopped) loop there: /bridge must not use it.
+        return await sync_to_async(lambda: "hopped")()
+
+    @app.get("/loop")
+    async def loop(request):
+        return str(id(asyncio.get_running_loop()))
+
+    client = make_client(app)
+    assert client.get("/hop").text == "hopped"
+    assert client.get("/bridge").text == "done"
+    if interface == "asgi":
+        # The handler ran in a pool thread; async_to_sync went back to the loop.
+        assert str(id(loops[0])) == client.get("/loop").text
+
+
 def test_streaming_sync_generator_runs_in_the_pool_under_asgi(make_client, interface):
     app = App()
 
