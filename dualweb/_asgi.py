@@ -56,14 +56,20 @@ class ASGIAdapter:
         request = Request(app, source, method, path, root_path, params, route)
         try:
             response = await app._respond(request, outcome, True)
-            await self._send(response, request, source, send, method == "HEAD")
-            tasks = combine(request._background, response.background)
-            if tasks is not None:
+            if response.stream is None and method != "HEAD":
+                # The common case, sent right here: a coroutine less.
+                await send(_start_message(response))
+                await send({"type": "http.response.body", "body": response.body})
+            else:
+                await self._send(response, request, source, send, method == "HEAD")
+            if request._background is not None or response.background is not None:
                 # The last body message is sent (or the client left): the
                 # response is over, and the uploads are still open.
-                await tasks.run(app.thread_pool.run)
+                tasks = combine(request._background, response.background)
+                if tasks is not None:
+                    await tasks.run(app.thread_pool.run)
         finally:
-            if request._has_resources:
+            if request._resources is not None:
                 # Closing spooled uploads deletes files: not on the loop.
                 await app.thread_pool.run(request._release)
 
@@ -71,16 +77,7 @@ class ASGIAdapter:
         self, response: Response, request: Request, source: ASGISource, send: ASGISend, head: bool
     ) -> None:
         stream = response.stream
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": [
-                    (name.encode("latin-1"), value.encode("latin-1"))
-                    for name, value in response.raw_headers
-                ],
-            }
-        )
+        await send(_start_message(response))
         if stream is None:
             await send({"type": "http.response.body", "body": b"" if head else response.body})
             return
@@ -112,6 +109,13 @@ class ASGIAdapter:
         elif not await _stream(chunks, request, send):
             return
         await send({"type": "http.response.body", "body": b""})
+
+
+def _start_message(response: Response) -> dict[str, Any]:
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.raw_headers
+    ]
+    return {"type": "http.response.start", "status": response.status_code, "headers": headers}
 
 
 def _below_root(path: str, root_path: str) -> str:
