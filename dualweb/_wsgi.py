@@ -57,6 +57,15 @@ class WSGIAdapter:
         head = method == "HEAD"
         try:
             response = run_coroutine(dispatch) if app._needs_loop(route) else drive_sync(dispatch)
+            if (
+                response.stream is None
+                and request._background is None
+                and response.background is None
+            ):
+                # The common case: a whole body, nothing to run after it.
+                start_response(STATUS_LINES[response.status_code], response.raw_headers)
+                request._release()
+                return [] if head else [response.body]
             tasks = combine(request._background, response.background)
             if tasks is not None:
                 finish = _Finish(request, tasks)
