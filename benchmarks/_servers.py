@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -110,6 +111,13 @@ def pin_to(cpu: int) -> Callable[[], None]:
     return pin
 
 
+def server_and_client_cpus() -> tuple[int | None, int | None]:
+    """Two CPUs this process may use, (server's, load generator's), or (None, None)
+    when there is only one: then nothing is pinned."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else (None, None)
+
+
 def stop(server: Server) -> None:
     try:
         os.killpg(server.process.pid, signal.SIGTERM)
@@ -120,6 +128,76 @@ def stop(server: Server) -> None:
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(5)
     server.log.close()
+
+
+# -- load: wrk ----------------------------------------------------------------------------
+
+WRK_SCRIPT = ROOT / "benchmarks" / "wrk" / "report.lua"
+CLIENT_CPU = 1  # where wrk runs unless told otherwise; servers go to CPU 0
+
+
+def start_wrk(
+    url: str,
+    connections: int,
+    duration: int,
+    *,
+    method: str = "GET",
+    body: Path | None = None,
+    content_type: str | None = None,
+    cpu: int | None = CLIENT_CPU,
+) -> subprocess.Popen[str]:
+    """Start one wrk thread with ``connections`` connections on ``url`` for ``duration``
+    seconds, pinned to ``cpu`` (None: not pinned); read its figures with :func:`wrk_result`.
+
+    ``body``: a file whose bytes are sent as the body of every request."""
+    env = {
+        **os.environ,
+        "WRK_METHOD": method,
+        "WRK_BODY_FILE": str(body) if body is not None else "",
+        "WRK_CONTENT_TYPE": content_type or "",
+    }
+    command = [
+        *("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"),
+        *("-s", str(WRK_SCRIPT), url),
+    ]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=None if cpu is None else pin_to(cpu),
+    )
+
+
+def wrk_result(process: subprocess.Popen[str], duration: int) -> dict[str, float]:
+    """Wait for a wrk started by :func:`start_wrk`: req/s (``rate``), ``p50`` and ``p99``
+    latency in ms, socket ``errors`` (connect, read, write, timeout), ``non_2xx``
+    (wrk counts statuses >= 400), completed ``requests``."""
+    try:
+        output, errors = process.communicate(timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise SystemExit("wrk did not finish") from None
+    line = next((line for line in output.splitlines() if line.startswith("WRK_JSON ")), None)
+    if process.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({process.returncode}): {errors.strip() or output}")
+    figures = json.loads(line.removeprefix("WRK_JSON "))
+    seconds = figures["duration_us"] / 1e6
+    return {
+        "rate": figures["requests"] / seconds if seconds else 0.0,
+        "p50": figures["p50_us"] / 1e3,
+        "p99": figures["p99_us"] / 1e3,
+        "errors": figures["connect"] + figures["read"] + figures["write"] + figures["timeout"],
+        "non_2xx": figures["status"],
+        "requests": figures["requests"],
+    }
+
+
+def run_wrk(url: str, connections: int, duration: int, **options: Any) -> dict[str, float]:
+    """:func:`start_wrk` then :func:`wrk_result`."""
+    return wrk_result(start_wrk(url, connections, duration, **options), duration)
 
 
 # -- memory -----------------------------------------------------------------------------

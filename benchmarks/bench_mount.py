@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +38,7 @@ from pathlib import Path
 
 import httpx
 from _common import machine_info, parse_counts
-from _servers import HOST, Server, pin_to, start, stop, uvicorn_picks, version
+from _servers import HOST, Server, run_wrk, start, stop, uvicorn_picks, version
 
 MODULE = "benchmarks.mount_apps"
 UVICORN = ["uvicorn", "--host", HOST, "--port", "{port}", "--log-level", "warning"]
@@ -81,39 +79,7 @@ async def concurrent_gets(url: str, count: int) -> tuple[float, set[int]]:
         return time.perf_counter() - started, {r.status_code for r in responses}
 
 
-# -- (b) throughput ---------------------------------------------------------------------
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _milliseconds(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
-
-
-def run_wrk(url: str, connections: int, duration: int) -> dict[str, float]:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
-    output = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=duration + 60,
-        preexec_fn=pin_to(CLIENT_CPU),
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.MULTILINE))
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {
-        "rate": rate,
-        "p50": _milliseconds(latency["50"]),
-        "p99": _milliseconds(latency["99"]),
-        "errors": sum(int(n) for n in errors.groups()) if errors else 0,
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-    }
+# -- the report ---------------------------------------------------------------------------
 
 
 def spread(values: list[float], digits: int = 0) -> str:
@@ -151,8 +117,10 @@ def main(argv: list[str] | None = None) -> None:
                             raise SystemExit(f"{name}: /sleep answered {statuses}")
                         results[name].seconds.append(seconds)
                     url = f"http://{HOST}:{server.port}{prefix}/hello"
-                    run_wrk(url, options["connections"], 1)  # warm-up
-                    measured = run_wrk(url, options["connections"], options["duration"])
+                    run_wrk(url, options["connections"], 1, cpu=CLIENT_CPU)  # warm-up
+                    measured = run_wrk(
+                        url, options["connections"], options["duration"], cpu=CLIENT_CPU
+                    )
                 finally:
                     stop(server)
                 runs = results[name]

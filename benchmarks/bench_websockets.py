@@ -74,9 +74,9 @@ def raise_open_file_limit(needed: int) -> None:
 # -- the client ---------------------------------------------------------------------------
 
 
-async def open_socket(server: Server) -> ClientConnection:
+async def open_socket(server: Server, path: str = "/echo") -> ClientConnection:
     return await connect(
-        f"ws://{HOST}:{server.port}/echo",
+        f"ws://{HOST}:{server.port}{path}",
         proxy=None,
         compression=None,
         ping_interval=None,
