@@ -284,9 +284,10 @@ class ASGISource:
     def query_string(self) -> str:
         return self.scope.get("query_string", b"").decode("latin-1")  # type: ignore[no-any-return]
 
-    def content_length(self) -> str | None:
-        for name, value in self.scope.get("headers", ()):
-            if name == b"content-length":
+    def header(self, name: str) -> str | None:
+        wanted = name.encode("latin-1")
+        for key, value in self.scope.get("headers", ()):
+            if key == wanted:
                 return value.decode("latin-1")  # type: ignore[no-any-return]
         return None
 

@@ -260,6 +260,10 @@ def _close(chunks: object) -> None:
         close()
 
 
+#: Headers that PEP 3333 puts in the environ without the HTTP_ prefix.
+_CGI_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
 class WSGISource:
     """A request's view of ``environ``."""
 
@@ -283,8 +287,9 @@ class WSGISource:
     def query_string(self) -> str:
         return self.environ.get("QUERY_STRING", "")  # type: ignore[no-any-return]
 
-    def content_length(self) -> str | None:
-        return self.environ.get("CONTENT_LENGTH") or None
+    def header(self, name: str) -> str | None:
+        key = _CGI_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+        return self.environ.get(key) or None
 
     def scheme(self) -> str:
         return self.environ.get("wsgi.url_scheme", "http")  # type: ignore[no-any-return]

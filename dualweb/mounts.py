@@ -217,8 +217,8 @@ class _ChildSource:
     def query_string(self) -> str:
         return self.inner.query_string()
 
-    def content_length(self) -> str | None:
-        return self.inner.content_length()
+    def header(self, name: str) -> str | None:
+        return self.inner.header(name)
 
     def scheme(self) -> str:
         return self.inner.scheme()

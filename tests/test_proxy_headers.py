@@ -239,8 +239,8 @@ def test_forwarded_source_delegates():
         def query_string(self):
             return "q=1"
 
-        def content_length(self):
-            return "4"
+        def header(self, name):
+            return {"host": "inner", "content-length": "4"}.get(name)
 
         def scheme(self):
             return "http"
@@ -269,10 +269,11 @@ def test_forwarded_source_delegates():
         "q=1",
         [b"body"],
     )
-    assert source.content_length() == "4"
+    assert (source.header("content-length"), source.header("host")) == ("4", "inner")
     source = _ForwardedSource(Inner(), Address("1.2.3.4", None), "https", "outer")
     assert source.header_items() == [("x-a", "1"), ("host", "outer")]
     assert (source.scheme(), source.client()) == ("https", Address("1.2.3.4", None))
+    assert (source.header("host"), source.header("content-length")) == ("outer", "4")
 
 
 def test_proxy_configuration_errors():

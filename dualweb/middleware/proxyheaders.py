@@ -158,8 +158,10 @@ class _ForwardedSource:
     def query_string(self) -> str:
         return self.inner.query_string()
 
-    def content_length(self) -> str | None:
-        return self.inner.content_length()
+    def header(self, name: str) -> str | None:
+        if name == "host" and self._host is not None:
+            return self._host
+        return self.inner.header(name)
 
     def scheme(self) -> str:
         return self._scheme if self._scheme is not None else self.inner.scheme()
