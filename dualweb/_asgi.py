@@ -69,9 +69,11 @@ class ASGIAdapter:
                 if tasks is not None:
                     await tasks.run(app.thread_pool.run)
         finally:
-            if request._resources is not None:
+            if request._release_blocks():
                 # Closing spooled uploads deletes files: not on the loop.
                 await app.thread_pool.run(request._release)
+            else:
+                request._release()
 
     async def _send(
         self, response: Response, request: Request, source: ASGISource, send: ASGISend, head: bool

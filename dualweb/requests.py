@@ -282,6 +282,17 @@ class HTTPConnection:
     def _has_resources(self) -> bool:
         return self._resources is not None
 
+    def _release_blocks(self) -> bool:
+        """Whether releasing may block (a temporary file to delete): then not on a loop.
+
+        A resource says it does not with a false ``close_blocks`` attribute
+        (an upload still in memory); anything else may.
+        """
+        resources = self._resources
+        return resources is not None and any(
+            getattr(resource, "close_blocks", True) for resource in resources
+        )
+
     def limit(self, name: str) -> int | None:
         """This request's limit ``name`` (``"max_body_size"``...): the route's, else the App's."""
         route = self.route

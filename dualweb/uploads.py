@@ -98,6 +98,11 @@ class UploadFile:
         return self._pending is None
 
     @property
+    def close_blocks(self) -> bool:
+        """Whether :meth:`close` deletes a temporary file (the request's end asks)."""
+        return not self.in_memory
+
+    @property
     def file(self) -> IO[bytes]:
         """The underlying binary file object (in memory, or a temporary file).
 
