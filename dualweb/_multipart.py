@@ -119,11 +119,7 @@ class FormBuilder:
         self._max_header_size = limit("max_part_header_size")
         self._threshold = request.app.spool_threshold
         self._pool = request.app.thread_pool
-        self._parser: Any = multipart.PushMultipartParser(
-            boundary,
-            max_header_size=math.inf if self._max_header_size is None else self._max_header_size,
-            max_header_count=MAX_PART_HEADERS,
-        )
+        self._parser: Any = new_parser(boundary, self._max_header_size)
         self._fields: list[tuple[str, str]] = []
         self._files: list[tuple[str, UploadFile]] = []
         self._parts = 0
@@ -177,7 +173,7 @@ class FormBuilder:
                         try:
                             value = data.decode(charset)
                         except (UnicodeError, LookupError, ValueError) as exc:
-                            raise _undecodable(exc, charset) from None
+                            raise undecodable(exc, charset) from None
                         fields.append((segment.name, value))
                     else:
                         if upload._finish():
@@ -193,7 +189,7 @@ class FormBuilder:
                         if max_fields is not None and field_count > max_fields:
                             raise too_many_fields(max_fields)
         except multipart.MultipartError as exc:
-            raise self._http_error(exc) from None
+            raise parser_error(exc, self._max_header_size) from None
         finally:
             self._upload = upload
             self._segment = segment
@@ -208,12 +204,7 @@ class FormBuilder:
         try:
             self._parser.close()
         except multipart.MultipartError:
-            reason = (
-                "the boundary was not found"
-                if self._parts == 0
-                else "the body ends before the closing boundary"
-            )
-            raise HTTPException(400, f"{_MALFORMED}: {reason}") from None
+            raise unterminated(self._parts) from None
         return FormData(self._fields, FormFiles(self._files))
 
     def _start_file(self, segment: Any) -> UploadFile:
@@ -234,21 +225,6 @@ class FormBuilder:
         self._request.add_cleanup(upload)
         self._files.append((segment.name, upload))
         return upload
-
-    def _http_error(self, exc: Exception) -> HTTPException:
-        message = str(exc.args[0]) if exc.args else ""
-        if isinstance(exc, multipart.ParserLimitReached):
-            if "count" in message:
-                return HTTPException(
-                    413, f"Too many headers in a multipart part (max {MAX_PART_HEADERS})"
-                )
-            return HTTPException(
-                413,
-                "A multipart part header is larger than max_part_header_size "
-                f"({self._max_header_size} bytes)",
-            )
-        reason = _PARSER_ERRORS.get(message)
-        return HTTPException(400, f"{_MALFORMED}: {reason}" if reason else _MALFORMED)
 
 
 Jobs = list[tuple[UploadFile, list[bytes], bool]]
@@ -323,7 +299,40 @@ async def aparse(request: Request, boundary: str) -> FormData:
         raise
 
 
-def _undecodable(error: Exception, charset: str) -> HTTPException:
+def new_parser(boundary: str, max_header_size: int | None) -> Any:
+    """A push parser for one body, with the part header limits."""
+    return multipart.PushMultipartParser(
+        boundary,
+        max_header_size=math.inf if max_header_size is None else max_header_size,
+        max_header_count=MAX_PART_HEADERS,
+    )
+
+
+def parser_error(exc: Exception, max_header_size: int | None) -> HTTPException:
+    """The parser's complaint as the 400 or 413 the client gets."""
+    message = str(exc.args[0]) if exc.args else ""
+    if isinstance(exc, multipart.ParserLimitReached):
+        if "count" in message:
+            return HTTPException(
+                413, f"Too many headers in a multipart part (max {MAX_PART_HEADERS})"
+            )
+        return HTTPException(
+            413,
+            "A multipart part header is larger than max_part_header_size "
+            f"({max_header_size} bytes)",
+        )
+    reason = _PARSER_ERRORS.get(message)
+    return HTTPException(400, f"{_MALFORMED}: {reason}" if reason else _MALFORMED)
+
+
+def unterminated(parts_seen: int) -> HTTPException:
+    """400 for a body that ended without its closing boundary."""
+    if parts_seen == 0:
+        return HTTPException(400, f"{_MALFORMED}: the boundary was not found")
+    return HTTPException(400, f"{_MALFORMED}: the body ends before the closing boundary")
+
+
+def undecodable(error: Exception, charset: str) -> HTTPException:
     """400 for a field whose bytes its charset does not decode, or an unknown charset."""
     if isinstance(error, UnicodeError):
         # Not only UnicodeDecodeError: the idna and punycode codecs raise a

@@ -23,33 +23,43 @@ class MultiDict(Mapping[str, _V], Generic[_V]):
     Werkzeug and Django do); ``md.getlist(key)`` gives all of them in order.
     """
 
-    __slots__ = ("_index", "_items")
+    __slots__ = ("_first", "_items", "_lists")
 
     def __init__(self, items: Iterable[tuple[str, _V]] = ()) -> None:
         self._items = list(items)
-        index: dict[str, list[_V]] = {}
-        for key, value in self._items:
-            if key in index:
-                index[key].append(value)
-            else:
-                index[key] = [value]
-        self._index = index
+        # dict() keeps each key where it first appears, with its last value:
+        # right as it is when no key repeats, the common case, and built in C.
+        first = dict(self._items)
+        #: Every value per key, only when some key repeats.
+        self._lists: dict[str, list[_V]] | None = None
+        if len(first) != len(self._items):
+            lists: dict[str, list[_V]] = {}
+            for key, value in self._items:
+                if key in lists:
+                    lists[key].append(value)
+                else:
+                    lists[key] = [value]
+            first = {key: values[0] for key, values in lists.items()}
+            self._lists = lists
+        self._first = first
 
     def __getitem__(self, key: str) -> _V:
-        return self._index[key][0]
+        return self._first[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
+        return iter(self._first)
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._first)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._index
+        return key in self._first
 
     def getlist(self, key: str) -> list[_V]:
         """All values sent for ``key``, in order; empty when there are none."""
-        return list(self._index.get(key, ()))
+        if self._lists is not None:
+            return list(self._lists.get(key, ()))
+        return [self._first[key]] if key in self._first else []
 
     def multi_items(self) -> list[tuple[str, _V]]:
         """Every (key, value) pair as received, repeated keys included."""

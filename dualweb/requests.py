@@ -21,6 +21,7 @@ from .cookies import parse_cookie_header
 from .datastructures import Address, Headers, QueryParams
 from .exceptions import HTTPException
 from .forms import FormData, parse_urlencoded
+from .parts import Part, aiter_parts, iter_parts
 
 if TYPE_CHECKING:
     from .app import App
@@ -472,6 +473,27 @@ class Request(HTTPConnection):
         else:
             self._form = await _multipart.aparse(self, boundary)
         return self._form
+
+    def parts(self) -> Iterator[Part]:
+        """The parts of a multipart body, each read as it arrives (sync).
+
+        Nothing is stored: each :class:`~dualweb.parts.Part` gives its bytes
+        straight from the parser, for streaming a large upload where it
+        belongs. 415 unless the body is ``multipart/form-data``. See
+        docs/uploads.md.
+        """
+        return iter_parts(self, self._expect_multipart())
+
+    def aparts(self) -> AsyncIterator[Part]:
+        """The parts of a multipart body, each read as it arrives (async)."""
+        return aiter_parts(self, self._expect_multipart())
+
+    def _expect_multipart(self) -> str:
+        if self.content_type != _MULTIPART_TYPE:
+            raise HTTPException(
+                415, f"Expected a multipart body (Content-Type: {_MULTIPART_TYPE})"
+            )
+        return _multipart.boundary_of(self._source.header("content-type") or "")
 
     def _decode(self, body: bytes) -> str:
         charset = "utf-8"
