@@ -8,6 +8,7 @@ from .exceptions import HTTPException, abort
 from .files import FileResponse
 from .forms import FormData, FormFiles
 from .middleware import Middleware
+from .parts import Part
 from .requests import ClientDisconnect, Request
 from .responses import (
     HTMLResponse,
@@ -42,6 +43,7 @@ __all__ = [
     "JSONResponse",
     "Middleware",
     "MultiDict",
+    "Part",
     "PlainTextResponse",
     "QueryParams",
     "RedirectResponse",
