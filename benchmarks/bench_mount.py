@@ -35,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _common import machine_info, parse_counts
@@ -54,7 +55,7 @@ CONTENDERS: dict[str, tuple[list[str], str, str]] = {
 }
 BASELINE = "Flask (gunicorn sync)"
 SERVER_CPU, CLIENT_CPU = 0, 1
-DASH, TIMES = "\u2013", "\u00d7"
+DASH, TIMES, GE = "\u2013", "\u00d7", "\u2265"
 
 
 @dataclass
@@ -100,39 +101,88 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     load_before = os.getloadavg()
-    results = {name: Runs() for name in CONTENDERS}
     with tempfile.TemporaryDirectory() as logs:
-        for round_number in range(1, options["rounds"] + 1):
-            round_rates: dict[str, float] = {}
-            for name, (command, app, prefix) in CONTENDERS.items():
-                print(f"round {round_number}: {name}", file=sys.stderr)
-                server: Server = start(name, command, app, Path(logs), cpu=SERVER_CPU)
-                try:
-                    if name != BASELINE:
-                        url = f"http://{HOST}:{server.port}{prefix}/sleep"
-                        seconds, statuses = asyncio.run(
-                            concurrent_gets(url, options["concurrent"])
-                        )
-                        if statuses != {200}:
-                            raise SystemExit(f"{name}: /sleep answered {statuses}")
-                        results[name].seconds.append(seconds)
-                    url = f"http://{HOST}:{server.port}{prefix}/hello"
-                    run_wrk(url, options["connections"], 1, cpu=CLIENT_CPU)  # warm-up
-                    measured = run_wrk(
-                        url, options["connections"], options["duration"], cpu=CLIENT_CPU
-                    )
-                finally:
-                    stop(server)
-                runs = results[name]
-                runs.rates.append(measured["rate"])
-                runs.p50.append(measured["p50"])
-                runs.p99.append(measured["p99"])
-                runs.errors.append(int(measured["errors"]))
-                runs.non_2xx.append(int(measured["non_2xx"]))
-                round_rates[name] = measured["rate"]
-            for name, rate in round_rates.items():
-                results[name].ratios.append(rate / round_rates[BASELINE])
+        results = measure(options, Path(logs))
     report(results, options, load_before, quick)
+
+
+def measure(options: dict[str, int], logs: Path) -> dict[str, Runs]:
+    """Interleaved rounds of (a) and (b); ``options``: rounds, duration, connections,
+    concurrent. bench_servers.py calls it too."""
+    results = {name: Runs() for name in CONTENDERS}
+    for round_number in range(1, options["rounds"] + 1):
+        round_rates: dict[str, float] = {}
+        for name, (command, app, prefix) in CONTENDERS.items():
+            print(f"round {round_number}: {name}", file=sys.stderr)
+            server: Server = start(name, command, app, logs, cpu=SERVER_CPU)
+            try:
+                if name != BASELINE:
+                    url = f"http://{HOST}:{server.port}{prefix}/sleep"
+                    seconds, statuses = asyncio.run(concurrent_gets(url, options["concurrent"]))
+                    if statuses != {200}:
+                        raise SystemExit(f"{name}: /sleep answered {statuses}")
+                    results[name].seconds.append(seconds)
+                url = f"http://{HOST}:{server.port}{prefix}/hello"
+                run_wrk(url, options["connections"], 1, cpu=CLIENT_CPU)  # warm-up
+                measured = run_wrk(
+                    url, options["connections"], options["duration"], cpu=CLIENT_CPU
+                )
+            finally:
+                stop(server)
+            runs = results[name]
+            runs.rates.append(measured["rate"])
+            runs.p50.append(measured["p50"])
+            runs.p99.append(measured["p99"])
+            runs.errors.append(int(measured["errors"]))
+            runs.non_2xx.append(int(measured["non_2xx"]))
+            round_rates[name] = measured["rate"]
+        for name, rate in round_rates.items():
+            results[name].ratios.append(rate / round_rates[BASELINE])
+    return results
+
+
+MOUNTED = "dualweb mount (uvicorn)"
+TARGET_RATIO = 0.9  # issue 6, target 6
+
+
+def target(results: dict[str, Runs]) -> dict[str, Any]:
+    """Target 6: the mounted Flask app under uvicorn, at least 0.9x gunicorn sync's req/s,
+    without a socket error."""
+    runs = results[MOUNTED]
+    ratio = statistics.median(runs.ratios)
+    return {
+        "target": 6,
+        "what": f"mounted Flask hello under uvicorn {GE} {TARGET_RATIO}{TIMES} "
+        "the same app under gunicorn sync, no socket error",
+        "figure": ratio,
+        "bound": TARGET_RATIO,
+        "comparison": ">=",
+        "met": ratio >= TARGET_RATIO and sum(runs.errors) == 0,
+    }
+
+
+def to_json(results: dict[str, Runs]) -> list[dict[str, Any]]:
+    def stat(values: list[float]) -> dict[str, Any]:
+        return {
+            "values": values,
+            "median": statistics.median(values) if values else None,
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+        }
+
+    return [
+        {
+            "contender": name,
+            "concurrent_seconds": stat(runs.seconds),
+            "req_per_s": stat(runs.rates),
+            "p50_ms": stat(runs.p50),
+            "p99_ms": stat(runs.p99),
+            "socket_errors": sum(runs.errors),
+            "non_2xx": sum(runs.non_2xx),
+            "ratio": stat(runs.ratios),
+        }
+        for name, runs in results.items()
+    ]
 
 
 def report(

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bench_mount
 import bench_upload
 import bench_websockets
 import contenders
@@ -401,6 +402,8 @@ class Measured:
     idle: dict[str, Memory]
     cpu_ms: float  # one burn(), in this process
     load_before: tuple[float, float, float]
+    #: bench_mount.py's contenders: a Flask app mounted in dualweb, and its references.
+    mount: dict[str, bench_mount.Runs]
 
     def series(self, server: str, label: str, job: str) -> Series:
         return self.results.get((server, label, job), Series())
@@ -465,6 +468,7 @@ def report(run: Measured) -> None:
     report_claims(run)
     report_websockets(run)
     report_memory(run)
+    report_mount(run)
     report_targets(run)
     http, loop = uvicorn_picks()
     print("\n## Machine\n")
@@ -479,6 +483,27 @@ def report(run: Measured) -> None:
         f"- Falcon {version('falcon')}, Flask {version('flask')}, Bottle {version('bottle')}, "
         f"Starlette {version('starlette')}, asgiref {version('asgiref')}"
     )
+
+
+def report_mount(run: Measured) -> None:
+    options = mount_options(run.options)
+    print(
+        f"## 5. A Flask app mounted in dualweb (`bench_mount.py`): {options['concurrent']} "
+        f"concurrent 0.5 s requests; `GET /hello` with {options['connections']} connections\n"
+    )
+    print(
+        "| contender | concurrent, s | req/s | p50 ms | p99 ms | errors | non-2xx | vs gunicorn |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in bench_mount.to_json(run.mount):
+        seconds = row["concurrent_seconds"]["median"]
+        print(
+            f"| {row['contender']} | {'' if seconds is None else f'{seconds:.2f}'} "
+            f"| {row['req_per_s']['median']:,.0f} | {row['p50_ms']['median']:.2f} "
+            f"| {row['p99_ms']['median']:.2f} | {row['socket_errors']} | {row['non_2xx']} "
+            f"| {row['ratio']['median']:.2f}{TIMES} |"
+        )
+    print()
 
 
 def report_throughput(run: Measured) -> None:
@@ -679,7 +704,8 @@ def targets(run: Measured) -> list[dict[str, Any]]:
         "raw ASGI's"
     )
     add(7, what, ratio, 0.95, True)
-    return found
+    found.append(bench_mount.target(run.mount))
+    return sorted(found, key=lambda target: int(target["target"]))
 
 
 def report_targets(run: Measured) -> None:
@@ -811,6 +837,7 @@ def to_json(run: Measured) -> dict[str, Any]:
             }
             for label, memory in run.idle.items()
         ],
+        "mount": bench_mount.to_json(run.mount),
         "targets": targets(run),
     }
 
@@ -887,6 +914,16 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def mount_options(options: argparse.Namespace) -> dict[str, int]:
+    """bench_mount.py's settings from this run's: its rounds, wrk duration and connections."""
+    return {
+        "rounds": options.rounds,
+        "duration": options.duration,
+        "connections": options.connections,
+        "concurrent": 4 if options.quick else 20,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
     if shutil.which("wrk") is None:
@@ -916,7 +953,8 @@ def main(argv: list[str] | None = None) -> None:
                     stop(server)
             add_ratios(cases, results)
         uploads, idle = measure_memory(options, directory)
-    run = Measured(options, cases, endpoints, results, uploads, idle, cpu_ms, load_before)
+        mount = bench_mount.measure(mount_options(options), directory)
+    run = Measured(options, cases, endpoints, results, uploads, idle, cpu_ms, load_before, mount)
     report(run)
     if options.json is not None:
         options.json.write_text(json.dumps(to_json(run), indent=1) + "\n")
