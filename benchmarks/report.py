@@ -667,7 +667,7 @@ def how_to_run(peers: Json | None, servers: Json | None) -> list[str]:
     return [
         "## How to run it",
         "",
-        "From the project root, with the `bench` extra installed (the peers, matplotlib) "
+        "From the project root, with the `test` extra installed (the peers, matplotlib) "
         "and `wrk` (`apt-get install wrk`), on a machine doing nothing else:",
         "",
         "```bash",

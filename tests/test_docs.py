@@ -40,6 +40,7 @@ EXPECTED_PAGES = {
     "lifespan.md",
     "background.md",
     "mounting.md",
+    "benchmarks.md",
 }
 RUNNABLE = {"python", "py"}
 
