@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from http import HTTPStatus
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import quote
 
@@ -322,11 +323,24 @@ class JSONResponse(Response):
 
 
 def dump_json(content: Any) -> bytes:
-    return _JSON_ENCODER.encode(content).encode()
+    if _C_ENCODER is not None:
+        return "".join(_C_ENCODER(content, 0)).encode()
+    return _JSON_ENCODER.encode(content).encode()  # pragma: no cover - not CPython
 
 
 # Built once: json.dumps with non-default options builds an encoder per call.
 _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# And JSONEncoder.encode() builds its C encoder (and a dict for the circular
+# reference check) per call, a microsecond of a small response's few: this is
+# that C encoder, built once. Without the check, a structure that contains
+# itself ends in a RecursionError rather than a ValueError: a 500 either way.
+_C_ENCODER = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, _JSON_ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )
+)
 
 
 class RedirectResponse(Response):
