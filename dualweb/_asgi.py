@@ -58,7 +58,7 @@ class ASGIAdapter:
         app = self.app
         method = scope["method"]
         root_path = scope.get("root_path", "")
-        path = _below_root(scope["path"], root_path)
+        path = _below_root(scope["path"], root_path) if root_path else scope["path"]
         route, params, outcome = app._resolve(method, path)
         source = ASGISource(scope, receive)
         request = Request(app, source, method, path, root_path, params, route)
@@ -77,11 +77,12 @@ class ASGIAdapter:
                 if tasks is not None:
                     await tasks.run(app.thread_pool.run)
         finally:
-            if request._release_blocks():
-                # Closing spooled uploads deletes files: not on the loop.
-                await app.thread_pool.run(request._release)
-            else:
-                request._release()
+            if request._resources is not None:
+                if request._release_blocks():
+                    # Closing spooled uploads deletes files: not on the loop.
+                    await app.thread_pool.run(request._release)
+                else:
+                    request._release()
 
     async def _send(
         self, response: Response, request: Request, source: ASGISource, send: ASGISend, head: bool
