@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import contenders as c
-from _common import DEFAULT_ROUNDS, QUICK_ROUNDS, machine_info, start_response
+from _common import DEFAULT_ROUNDS, QUICK_ROUNDS, machine_info, serve_wsgi, start_response
 from bench_upload import BOUNDARY, CHUNK, MB, Body, _Input, parser_alone
 
 from dualweb import App, Request
@@ -134,18 +134,6 @@ class Case:
         self.count = max(1, round(seconds * 1e9 / (elapsed / size)))
 
 
-def wsgi_run(app: c.WSGIApp, environs: list[c.Environ]) -> int:
-    start = time.perf_counter_ns()
-    for environ in environs:
-        result = app(environ, start_response)
-        for _chunk in result:
-            pass
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return time.perf_counter_ns() - start
-
-
 async def asgi_run(app: c.ASGIApp, requests: list[tuple[c.Scope, c.Receive]]) -> int:
     send = c.ignore_send
     start = time.perf_counter_ns()
@@ -160,7 +148,7 @@ def wsgi_case(contender: str, endpoint: str, routes: int, app: Any, call: c.Call
     def prepare(size: int) -> list[c.Environ]:
         return [c.fresh_environ(environ, body) for _ in range(size)]
 
-    return Case("WSGI", endpoint, routes, contender, prepare, partial(wsgi_run, app))
+    return Case("WSGI", endpoint, routes, contender, prepare, partial(serve_wsgi, app))
 
 
 def asgi_case(

@@ -583,6 +583,8 @@ class App:
                 result = await route.threaded(request, **request.path_params)
             else:
                 result = route.endpoint(request, **request.path_params)
+            # _to_response's body, inline: awaiting it would cost every
+            # request a coroutine, for the rare FileResponse.
             response = to_response(result)
             if response.stream is None or not isinstance(response, FileResponse):
                 return response
