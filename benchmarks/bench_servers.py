@@ -13,8 +13,11 @@ WebSocket client) on another. uvicorn and gunicorn's ASGI worker
 (``-k asgi``) serve the ASGI contenders of ``benchmarks/contenders.py`` (raw
 ASGI, dualweb, Falcon, Starlette), gunicorn's sync worker the WSGI ones (raw
 WSGI, dualweb, Falcon, Flask, Bottle): the same small app each. Every round
-starts each server afresh, in turn (A B C ... A B C ...), checks its answers,
-warms it up with 1 s of wrk, and measures:
+starts each server afresh, checks its answers, warms it up with 1 s of wrk,
+and measures what follows. A throughput server's contenders run side by side
+(each its own server on the same CPU, idle while the others are measured) and
+take turns job by job (plaintext A B C, JSON A B C, ...), so the runs whose
+ratio is reported follow each other within seconds on this noisy machine:
 
 1. **Throughput**: ``GET /plaintext``, ``/json`` and ``/users/42`` (a
    path-parameter route among 10), ``--connections`` connections for
@@ -268,8 +271,45 @@ def build_cases(options: argparse.Namespace) -> list[Case]:
     return cases
 
 
-def measure_case(
+def groups(cases: list[Case]) -> list[list[Case]]:
+    """The cases whose servers run side by side in a round: a throughput server's
+    contenders together (their runs alternate, job by job), every other case alone."""
+    grouped: dict[str, list[Case]] = {}
+    alone = []
+    for case in cases:
+        if case.server in THROUGHPUT_SERVERS and all(job.floor for job in case.jobs):
+            grouped.setdefault(case.server, []).append(case)
+        else:
+            alone.append([case])
+    return [*grouped.values(), *alone]
+
+
+def interleaved(group: list[Case]) -> list[tuple[Case, Job]]:
+    """Every job of the group's cases, one job at a time across the cases (A B C, A B C):
+    the runs compared with each other follow each other within seconds."""
+    names = list(dict.fromkeys(job.name for case in group for job in case.jobs))
+    return [
+        (case, job) for name in names for case in group for job in case.jobs if job.name == name
+    ]
+
+
+def prepare(
+    case: Case, server: Server, endpoints: dict[str, Endpoint], options: argparse.Namespace
+) -> None:
+    """Check the server's answers, then warm it up."""
+    for job in case.jobs:
+        for name in (job.endpoint, job.load):
+            if name is not None:
+                check_answer(server, endpoints[name].call)
+    if not options.quick:
+        warm = endpoints[case.warm_up]
+        url = f"http://{HOST}:{server.port}{warm.path}"
+        run_wrk(url, options.connections, 1, cpu=options.client_cpu, **warm.wrk_options())
+
+
+def measure_job(
     case: Case,
+    job: Job,
     server: Server,
     endpoints: dict[str, Endpoint],
     options: argparse.Namespace,
@@ -277,38 +317,30 @@ def measure_case(
 ) -> None:
     url = f"http://{HOST}:{server.port}"
     duration, cpu = options.duration, options.client_cpu
-    for job in case.jobs:
-        for name in (job.endpoint, job.load):
-            if name is not None:
-                check_answer(server, endpoints[name].call)
-    if not options.quick:
-        warm = endpoints[case.warm_up]
-        run_wrk(url + warm.path, options.connections, 1, cpu=cpu, **warm.wrk_options())
-    for job in case.jobs:
-        series = results.setdefault((case.server, case.label, job.name), Series())
-        if job.endpoint is None:
-            series.rate.append(asyncio.run(websocket_echo(server, options.ws_messages)))
-            continue
-        load = None
-        if job.load is not None:
-            # The load runs a second longer, starting half a second before and
-            # ending half a second after the measured run.
-            busy = endpoints[job.load]
-            load = start_wrk(
-                url + busy.path, CPU_LOAD_CONNECTIONS, duration + 1, cpu=cpu, **busy.wrk_options()
-            )
-            time.sleep(0.5)
-        endpoint = endpoints[job.endpoint]
-        measured = run_wrk(
-            url + endpoint.path, job.connections, duration, cpu=cpu, **endpoint.wrk_options()
+    series = results.setdefault((case.server, case.label, job.name), Series())
+    if job.endpoint is None:
+        series.rate.append(asyncio.run(websocket_echo(server, options.ws_messages)))
+        return
+    load = None
+    if job.load is not None:
+        # The load runs a second longer, starting half a second before and
+        # ending half a second after the measured run.
+        busy = endpoints[job.load]
+        load = start_wrk(
+            url + busy.path, CPU_LOAD_CONNECTIONS, duration + 1, cpu=cpu, **busy.wrk_options()
         )
-        if load is not None:
-            series.load_rate.append(wrk_result(load, duration + 1)["rate"])
-        series.rate.append(measured["rate"])
-        series.p50.append(measured["p50"])
-        series.p99.append(measured["p99"])
-        series.errors.append(measured["errors"])
-        series.non_2xx.append(measured["non_2xx"])
+        time.sleep(0.5)
+    endpoint = endpoints[job.endpoint]
+    measured = run_wrk(
+        url + endpoint.path, job.connections, duration, cpu=cpu, **endpoint.wrk_options()
+    )
+    if load is not None:
+        series.load_rate.append(wrk_result(load, duration + 1)["rate"])
+    series.rate.append(measured["rate"])
+    series.p50.append(measured["p50"])
+    series.p99.append(measured["p99"])
+    series.errors.append(measured["errors"])
+    series.non_2xx.append(measured["non_2xx"])
 
 
 async def websocket_echo(server: Server, messages: int) -> float:
@@ -943,14 +975,25 @@ def main(argv: list[str] | None = None) -> None:
         directory = Path(temporary)
         endpoints = build_endpoints(directory)
         for number in range(1, options.rounds + 1):
-            for case in cases:
-                progress(f"round {number}/{options.rounds}: {case.server}, {case.label}")
-                command = commands[case.server]
-                server = start(case.server, command, case.app, directory, cpu=options.server_cpu)
+            for group in groups(cases):
+                progress(f"round {number}/{options.rounds}: {group[0].server}")
+                servers: dict[str, Server] = {}
                 try:
-                    measure_case(case, server, endpoints, options, results)
+                    for case in group:
+                        servers[case.label] = server = start(
+                            case.server,
+                            commands[case.server],
+                            case.app,
+                            directory,
+                            cpu=options.server_cpu,
+                        )
+                        prepare(case, server, endpoints, options)
+                    for case, job in interleaved(group):
+                        server = servers[case.label]
+                        measure_job(case, job, server, endpoints, options, results)
                 finally:
-                    stop(server)
+                    for server in servers.values():
+                        stop(server)
             add_ratios(cases, results)
         uploads, idle = measure_memory(options, directory)
         mount = bench_mount.measure(mount_options(options), directory)

@@ -41,7 +41,7 @@ class ASGIAdapter:
         # less per request than an async one awaiting it.
         kind = scope["type"]
         if kind == "http":
-            return self._http(scope, receive, send)
+            return self.http(scope, receive, send)
         if kind == "lifespan":
             return _lifespan(self.app, receive, send)
         if kind == "websocket":
@@ -54,7 +54,8 @@ class ASGIAdapter:
     # Servers given app.asgi tell ASGI 3 apps by a coroutine-function __call__.
     markcoroutinefunction(__call__)
 
-    async def _http(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+    async def http(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        """Serve one HTTP request."""
         app = self.app
         method = scope["method"]
         root_path = scope.get("root_path", "")
@@ -123,9 +124,11 @@ class ASGIAdapter:
 
 
 def _start_message(response: Response) -> dict[str, Any]:
-    headers = [
-        (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.raw_headers
-    ]
+    # A loop, not a comprehension: before Python 3.12 that is a function
+    # call more on every response.
+    headers = []
+    for name, value in response.raw_headers:
+        headers.append((name.encode("latin-1"), value.encode("latin-1")))
     return {"type": "http.response.start", "status": response.status_code, "headers": headers}
 
 

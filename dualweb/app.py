@@ -139,10 +139,14 @@ class App:
     ) -> Iterable[bytes]: ...
     @overload
     def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend, /) -> Any: ...
-    def __call__(self, *args: Any) -> Any:
-        if len(args) == 2:
-            return self._wsgi(*args)
-        return self._asgi(*args)
+    def __call__(self, first: Any, second: Any, send: Any = None, /) -> Any:
+        # Named parameters rather than *args: no tuple to pack and unpack on
+        # every request.
+        if send is None:
+            return self._wsgi(first, second)
+        if first["type"] == "http":  # the common case, a call less
+            return self._asgi.http(first, second, send)
+        return self._asgi(first, second, send)
 
     # uvicorn picks ASGI 3 only for a __call__ that looks like a coroutine
     # function; WSGI servers never look, so one object serves both.

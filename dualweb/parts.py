@@ -45,13 +45,12 @@ class Part:
     """One part of a multipart body: its headers now, its bytes as they arrive."""
 
     __slots__ = (
-        "_charset",
         "_events",
+        "_headers",
         "_limit",
+        "_segment",
         "_size",
-        "content_type",
         "filename",
-        "headers",
         "name",
     )
 
@@ -61,42 +60,86 @@ class Part:
         #: The file name a file input sent (``""`` for one left empty), or None
         #: for a plain field.
         self.filename: str | None = segment.filename
-        #: The part's media type, lower-case without parameters (as
-        #: ``UploadFile.content_type``), or None when it has no Content-Type.
-        self.content_type: str | None = segment.content_type
-        self.headers = Headers(segment.headerlist)
-        # The parser splits the charset off content_type: kept for text().
-        self._charset: str = segment.charset or "utf-8"
+        self._segment = segment
+        self._headers: Headers | None = None
         self._limit = events.max_field_size if self.filename is None else events.max_file_size
         # None once the part's end was read: an iterator still open on it
         # (a second one, or one left behind) must not pull the next part's events.
         self._events: _Events | None = events
         self._size = 0
 
+    @property
+    def content_type(self) -> str | None:
+        """The part's media type, lower-case without parameters (as
+        ``UploadFile.content_type``), or None when it has no Content-Type."""
+        return self._segment.content_type  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> Headers:
+        """The part's own headers (built when first asked for: most parts never are)."""
+        if self._headers is None:
+            self._headers = Headers(self._segment.headerlist)
+        return self._headers
+
     def __iter__(self) -> Iterator[bytes]:
         """The part's bytes, chunk by chunk (sync: ``request.parts()``)."""
-        while (events := self._events) is not None and events.current is self:
-            event = events.next_event()
-            if event is None or event is _END:
-                self._events = None
-                return
-            yield self._count(event)
+        while (chunk := self._next_chunk()) is not None:
+            yield chunk
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """The part's bytes, chunk by chunk (async: ``request.aparts()``)."""
-        while (events := self._events) is not None and events.current is self:
-            event = await events.anext_event()
-            if event is None or event is _END:
-                self._events = None
+        while (events := self._unread()) is not None:
+            # Without a coroutine to await when the event is already parsed.
+            pending = events.pending
+            chunk = self._take(pending.popleft() if pending else await events.anext_event())
+            if chunk is None:
                 return
-            yield self._count(event)
+            yield chunk
+
+    def _unread(self) -> _Events | None:
+        """The events to read the part's bytes from; None once it was read to its end."""
+        events = self._events
+        return events if events is not None and events.current is self else None
+
+    def _next_chunk(self) -> bytes | None:
+        """The part's next bytes, or None at its end (and ever after)."""
+        events = self._unread()
+        if events is None:
+            return None
+        # Most events are already parsed and waiting: taken without a call.
+        pending = events.pending
+        return self._take(pending.popleft() if pending else events.next_event())
+
+    def _take(self, event: Any) -> bytes | None:
+        if event is None or event is _END:  # the part's end, or the body's
+            self._events = None
+            return None
+        self._size += len(event)
+        limit = self._limit
+        if limit is not None and self._size > limit:
+            if self.filename is None:
+                raise field_too_large(limit)
+            raise file_too_large(limit)
+        return event  # type: ignore[no-any-return]
 
     def read(self) -> bytes:
         """The rest of the part's bytes (held in memory: for small parts)."""
-        return b"".join(self)
+        # A loop rather than join(self): no generator per part.
+        chunks = []
+        while (chunk := self._next_chunk()) is not None:
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aread(self) -> bytes:
-        return b"".join([chunk async for chunk in self])
+        # __aiter__'s loop, inline: no async generator per part.
+        chunks = []
+        while (events := self._unread()) is not None:
+            pending = events.pending
+            chunk = self._take(pending.popleft() if pending else await events.anext_event())
+            if chunk is None:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def text(self) -> str:
         """The rest of the part, decoded with its charset (UTF-8 by default); 400 if it fails."""
@@ -106,20 +149,12 @@ class Part:
         return self._decode(await self.aread())
 
     def _decode(self, data: bytes) -> str:
-        charset = self._charset
+        # The parser splits the charset off the Content-Type.
+        charset = self._segment.charset or "utf-8"
         try:
             return data.decode(charset)
         except (UnicodeError, LookupError, ValueError) as exc:
             raise undecodable(exc, charset) from None
-
-    def _count(self, chunk: bytes) -> bytes:
-        self._size += len(chunk)
-        limit = self._limit
-        if limit is not None and self._size > limit:
-            if self.filename is None:
-                raise field_too_large(limit)
-            raise file_too_large(limit)
-        return chunk
 
     def __repr__(self) -> str:
         return f"<Part name={self.name!r} filename={self.filename!r}>"
@@ -136,11 +171,11 @@ class _Events:
         "_max_files",
         "_max_header_size",
         "_parser",
-        "_pending",
         "_sync_body",
         "current",
         "max_field_size",
         "max_file_size",
+        "pending",
     )
 
     def __init__(self, request: Request, boundary: str, asynchronous: bool) -> None:
@@ -151,7 +186,8 @@ class _Events:
         self.max_field_size = limit("max_field_size")
         self.max_file_size = limit("max_file_size")
         self._parser: Any = new_parser(boundary, self._max_header_size)
-        self._pending: collections.deque[Any] = collections.deque()
+        #: Events parsed and not yet taken.
+        self.pending: collections.deque[Any] = collections.deque()
         self._body: AsyncIterator[bytes] | None = request.astream() if asynchronous else None
         self._sync_body: Iterator[bytes] | None = None if asynchronous else request.stream()
         self._fields = 0
@@ -160,26 +196,26 @@ class _Events:
         self.current: Part | None = None
 
     def next_event(self) -> Any:
-        while not self._pending:
+        while not self.pending:
             assert self._sync_body is not None
             chunk = next(self._sync_body, None)
             if chunk is None:
                 return self._finish()
             self._feed(chunk)
-        return self._pending.popleft()
+        return self.pending.popleft()
 
     async def anext_event(self) -> Any:
-        while not self._pending:
+        while not self.pending:
             assert self._body is not None
             chunk = await anext(self._body, None)
             if chunk is None:
                 return self._finish()
             self._feed(chunk)
-        return self._pending.popleft()
+        return self.pending.popleft()
 
     def _feed(self, chunk: bytes) -> None:
         try:
-            self._pending.extend(self._parser.parse(chunk))
+            self.pending.extend(self._parser.parse(chunk))
         except multipart.MultipartError as exc:
             raise parser_error(exc, self._max_header_size) from None
 
@@ -211,9 +247,10 @@ def iter_parts(request: Request, boundary: str) -> Iterator[Part]:
     while True:
         part = events.current
         if part is not None:
-            for _ in part:  # what the handler left of it
+            while part._next_chunk() is not None:  # what the handler left of it
                 pass
-        event = events.next_event()
+        pending = events.pending
+        event = pending.popleft() if pending else events.next_event()
         if event is _END:
             events.current = None
             return
@@ -224,10 +261,11 @@ async def aiter_parts(request: Request, boundary: str) -> AsyncIterator[Part]:
     events = _Events(request, boundary, asynchronous=True)
     while True:
         part = events.current
-        if part is not None:
+        if part is not None and part._unread() is not None:
             async for _ in part:  # what the handler left of it
                 pass
-        event = await events.anext_event()
+        pending = events.pending
+        event = pending.popleft() if pending else await events.anext_event()
         if event is _END:
             events.current = None
             return

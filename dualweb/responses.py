@@ -150,7 +150,7 @@ class Response:
         response.status_code = 200
         response.body = body
         response.raw_headers = [
-            ("content-type", _with_charset(cls.media_type)),
+            ("content-type", _CONTENT_TYPES.get(cls.media_type) or _with_charset(cls.media_type)),
             ("content-length", str(len(body))),
         ]
         response.stream = None
