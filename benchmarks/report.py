@@ -629,8 +629,9 @@ def servers_section(servers: Json, charts: Mapping[str, str]) -> list[str]:
         "## Under real servers",
         "",
         "uvicorn and gunicorn's ASGI worker (`-k asgi`) serve the ASGI contenders, "
-        "gunicorn's sync worker the WSGI ones: one worker each, started afresh for every "
-        f"run, servers and contenders interleaved over {rounds(settings['rounds'])}. "
+        "gunicorn's sync worker the WSGI ones: one worker each, started afresh every "
+        "round; a server's contenders run side by side and take turns job by job "
+        f"(plaintext A B C, JSON A B C, ...), over {rounds(settings['rounds'])}. "
         f"{pinned}",
         "",
         *throughput_section(servers, charts),
