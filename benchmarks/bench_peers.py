@@ -526,7 +526,12 @@ class Results:
         floor = self.by_key[interface, "bridge", 10, FLOOR[interface]]
         # Paired by round: crossing and direct ran next to each other.
         overhead = [a - b for a, b in zip(crossing.samples, direct.samples, strict=True)]
-        ratio = statistics.median(overhead) / statistics.median(floor.samples)
+        # Each round's overhead over that round's floor, then the median: a
+        # thread hop's cost drifts with the machine's load, and the ratio of
+        # two medians taken minutes apart would carry that drift.
+        ratio = statistics.median(
+            [o / f for o, f in zip(overhead, floor.samples, strict=True) if f > 0]
+        )
         return {
             "interface": interface,
             "crossing": CROSSING[interface],
@@ -543,7 +548,10 @@ class Results:
 
     def throughput_ratio(self, item: Throughput) -> float:
         parser = next(t for t in self.throughputs if t.body == item.body and t.contender == PARSER)
-        return statistics.median(item.samples) / statistics.median(parser.samples)
+        # Paired by round, as the bridges: the parser ran in the same round.
+        return statistics.median(
+            [a / b for a, b in zip(item.samples, parser.samples, strict=True) if b > 0]
+        )
 
     def targets(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

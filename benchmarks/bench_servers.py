@@ -883,7 +883,7 @@ COUNTS = {
     "--connections": (4, 32, "wrk connections of the throughput runs"),
     "--wait-connections": (20, 200, "wrk connections of the 100 ms-wait runs"),
     "--threads": (40, 40, "threads of gunicorn's gthread worker"),
-    "--ws-messages": (200, 5_000, "WebSocket echo round trips per round"),
+    "--ws-messages": (200, 20_000, "WebSocket echo round trips per round"),
     "--idle-sockets": (20, 1_000, "idle WebSockets of the memory section"),
     "--upload-mb": (4, 200, "MB uploaded in the memory section"),
     "--memory-rounds": (1, 3, "rounds of the memory section"),

@@ -282,7 +282,8 @@ def bridges_section(peers: Json, charts: Mapping[str, str]) -> list[str]:
         "",
         "A sync handler under ASGI runs in the thread pool; an async handler under WSGI on "
         "the worker thread's persistent loop. Overhead: the crossing minus the direct case, "
-        "paired by round; the floor is the bare mechanism, measured in the same rounds.",
+        "paired by round; the floor is the bare mechanism, measured in the same rounds; "
+        "overhead / floor is the median of each round's ratio.",
         "",
         *table(header, "lrrrlrrl", body),
         *chart(charts, "bridges", "bridge overhead against its floor"),
@@ -308,8 +309,8 @@ def multipart_section(peers: Json, charts: Mapping[str, str]) -> list[str]:
         "### Multipart parsing throughput",
         "",
         f"In-process, the body in 64 KiB chunks. MB/s (10^6 bytes of the file, or of the "
-        f"whole fields body): median (min{DASH}max), {TIMES} the parser alone's median. "
-        "Higher is better.",
+        f"whole fields body): median (min{DASH}max), {TIMES} the parser alone (the median "
+        "of each round's ratio). Higher is better.",
         "",
         *table(("body", *names), "l" + "r" * len(names), body),
         *chart(charts, "multipart", "dualweb's multipart throughput over the parser's"),

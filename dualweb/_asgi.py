@@ -13,9 +13,9 @@ from asgiref.sync import markcoroutinefunction
 from ._bridge import call_async_from_thread
 from .background import combine
 from .datastructures import Address
-from .files import FileBody
+from .files import FileBody, FileResponse
 from .requests import ClientDisconnect, Request
-from .responses import Response
+from .responses import Response, to_response
 from .websockets import run_websocket
 
 if TYPE_CHECKING:
@@ -64,7 +64,20 @@ class ASGIAdapter:
         source = ASGISource(scope, receive)
         request = Request(app, source, method, path, root_path, params, route)
         try:
-            response = await app._respond(request, outcome, True)
+            if route is not None and outcome is None and route.is_async and not app._stages:
+                # The common case: App._run_handler's work for an async handler
+                # without middleware, done here rather than in a coroutine of
+                # its own. Under a server this path runs with cold caches: a
+                # call saved is worth about three times what timeit shows
+                # (measured as CPU time per request under uvicorn).
+                try:
+                    response = to_response(await route.endpoint(request, **params))
+                    if response.stream is not None and isinstance(response, FileResponse):
+                        response = await app._prepare_file(response, request, True)
+                except Exception as exc:
+                    response = await app._handle_error(request, exc, True)
+            else:
+                response = await app._respond(request, outcome, True)
             if response.stream is None and method != "HEAD":
                 # The common case, sent right here: a coroutine less.
                 await send(_start_message(response))
@@ -123,12 +136,25 @@ class ASGIAdapter:
         await send({"type": "http.response.body", "body": b""})
 
 
+# Content-Type and Content-Length pairs already encoded: most responses send
+# the same few. Only these two names: other values (cookies) must not linger.
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_CACHED_NAMES = frozenset(("content-type", "content-length"))
+_CACHE_SIZE = 512
+
+
 def _start_message(response: Response) -> dict[str, Any]:
     # A loop, not a comprehension: before Python 3.12 that is a function
     # call more on every response.
     headers = []
-    for name, value in response.raw_headers:
-        headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    for pair in response.raw_headers:
+        encoded = _ENCODED.get(pair)
+        if encoded is None:
+            name, value = pair
+            encoded = (name.encode("latin-1"), value.encode("latin-1"))
+            if name in _CACHED_NAMES and len(_ENCODED) < _CACHE_SIZE:
+                _ENCODED[pair] = encoded
+        headers.append(encoded)
     return {"type": "http.response.start", "status": response.status_code, "headers": headers}
 
 

@@ -375,3 +375,45 @@ class StreamingResponse(Response):
         self._start(status, b"", headers)
         self.stream = content
         self._add_entity_headers(media_type or self.media_type, None)
+
+
+def to_response(result: Any) -> Response:
+    """Turn a handler's return value into a Response.
+
+    str → text/plain; dict or list → JSON; bytes → application/octet-stream;
+    None → 204; a Response as is; ``(body, status)`` or
+    ``(body, status, headers)`` tuples around any of these bodies.
+    """
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, str):
+        return PlainTextResponse._ok(result.encode())
+    if isinstance(result, (dict, list)):
+        return JSONResponse._ok(dump_json(result))
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return Response(bytes(result), media_type="application/octet-stream")
+    if result is None:
+        return Response(status=204)
+    if isinstance(result, tuple) and len(result) in (2, 3):
+        body, status, *rest = result
+        headers: Mapping[str, str] | None = rest[0] if rest else None
+        if isinstance(body, Response):
+            raise TypeError("return a Response alone, not inside a tuple")
+        if body is None:
+            return Response(status=status, headers=headers)
+        if status in BODILESS_STATUSES:
+            if body not in ("", b""):
+                raise ValueError(f"a {status} response cannot have a body")
+            return Response(status=status, headers=headers)
+        response = to_response(body)
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"invalid status code: {status!r}")
+        response.status_code = status
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        for name, value in pairs:
+            if name.lower() in ("content-type", "content-length"):
+                response.headers[name] = value
+            else:
+                response.headers.append(name, value)
+        return response
+    raise TypeError(f"a handler cannot return {type(result).__name__!r}")
