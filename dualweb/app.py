@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import traceback
 from collections.abc import Callable, Coroutine, Iterable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -20,6 +19,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from . import _asgi, _wsgi
 from ._bridge import DEFAULT_THREAD_POOL_SIZE, ThreadPool
 from .converters import DEFAULT_CONVERTERS, Converter
+from .debug import debug_response
 from .exceptions import HTTPException
 from .files import FileResponse
 from .lifespan import Lifespan
@@ -344,6 +344,14 @@ class App:
         if app is self:
             raise ValueError("an App cannot be mounted in itself")
         kind = interface or (None if is_dualweb else detect_interface(app))
+        if is_dualweb and kind == "wsgi" and app.websocket_router.routes:
+            # Said now, not found out when the first socket gets a 404.
+            paths = ", ".join(route.path for route in app.websocket_router.routes)
+            raise ValueError(
+                f"cannot mount the App at {prefix!r} with interface='wsgi': WSGI cannot "
+                f"serve its WebSocket routes ({paths}); leave interface= out to serve "
+                "them under ASGI"
+            )
         default_name = prefix.strip("/") or None
         mount = Mount(
             prefix, app, name=name or default_name, interface=kind or "", is_dualweb=is_dualweb
@@ -632,7 +640,7 @@ class App:
                 logger.exception(
                     "Exception in error handler for %s %s", request.method, request.path
                 )
-                return self._server_error(handler_exc)
+                return self._server_error(handler_exc, request)
         return self._default_error_response(request, exc)
 
     def _find_error_handler(self, exc: Exception) -> ErrorHandler | None:
@@ -659,11 +667,11 @@ class App:
             request.path,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-        return self._server_error(exc)
+        return self._server_error(exc, request)
 
-    def _server_error(self, exc: BaseException) -> Response:
+    def _server_error(self, exc: BaseException, request: Request) -> Response:
         if self.debug:
-            return PlainTextResponse("".join(traceback.format_exception(exc)), 500)
+            return debug_response(exc, request)
         return PlainTextResponse("Internal Server Error", 500)
 
 

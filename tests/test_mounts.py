@@ -2181,3 +2181,24 @@ def test_wsgi_input_ends_at_an_error():
     assert stream.read() == b"abc"
     assert stream.error is error
     assert stream.read(1) == b""
+
+
+def test_an_app_with_websockets_mounted_as_wsgi_is_refused_at_mount_time(make_client):
+    inner = App()
+
+    @inner.websocket("/chat")
+    async def chat(socket):
+        await socket.accept()
+
+    @inner.get("/page")
+    def page(request):
+        return "page"
+
+    outer = App()
+    with pytest.raises(ValueError, match=r"'/inner' with interface='wsgi'.*\(/chat\)"):
+        outer.mount("/inner", inner, interface="wsgi")
+    # Refused before anything was registered: the prefix is still free.
+    assert make_client(outer).get("/inner/page").status_code == 404
+    # Without interface= the same App mounts, sockets and all.
+    outer.mount("/inner", inner)
+    assert make_client(outer).get("/inner/page").text == "page"
