@@ -122,9 +122,10 @@ def spawn_server(name: str, app: str, log_dir: Path, *options: str) -> Server:
     return Server(name, app, argv, f"http://{HOST}:{port}", process, log_path)
 
 
-def start_server(name: str, app: str, log_dir: Path) -> Server:
-    """Start server ``name`` and wait until it answers HTTP."""
-    server = spawn_server(name, app, log_dir)
+def start_server(name: str, app: str, log_dir: Path, *options: str) -> Server:
+    """Start server ``name`` (``options`` appended to its command) and wait until it
+    answers HTTP."""
+    server = spawn_server(name, app, log_dir, *options)
     try:
         wait_until_answering(server)
     except BaseException:

@@ -41,6 +41,7 @@ EXPECTED_PAGES = {
     "background.md",
     "mounting.md",
     "benchmarks.md",
+    "cli.md",
 }
 RUNNABLE = {"python", "py"}
 
