@@ -684,7 +684,8 @@ def report(results: Results, settings: dict[str, Any], load_before: Any) -> list
         "### Bridges: dualweb handlers of the other kind (GET /plaintext)",
         "",
         "Overhead = crossing minus direct, per round (they run next to each other); "
-        "the floor is measured in the same rounds.",
+        "the floor is measured in the same rounds; overhead / floor is the median of "
+        "each round's ratio.",
         "",
         "| interface | crossing, µs | direct, µs | overhead, µs | floor | floor, µs "
         "| overhead / floor | target |",
@@ -705,7 +706,7 @@ def report(results: Results, settings: dict[str, Any], load_before: Any) -> list
         "### Multipart parsing throughput (in-process, 64 KiB chunks)",
         "",
         f"MB/s (MB = 10^6 bytes; of the file, or of the whole fields body): median "
-        f"(min{DASH}max), {TIMES} the parser alone's median.",
+        f"(min{DASH}max), {TIMES} the parser alone (the median of each round's ratio).",
         "",
         "| body | " + " | ".join(MULTIPART_CONTENDERS) + " |",
         "|---|" + "---:|" * len(MULTIPART_CONTENDERS),

@@ -44,9 +44,8 @@ th { color: #57606a; font-weight: normal; }
 
 def debug_response(exc: BaseException, request: Request | None) -> Response:
     """The 500 for ``exc``: an HTML page for a browser, else the plain traceback."""
-    text = "".join(traceback.format_exception(exc))
     if request is None or "text/html" not in (request.headers.get("accept") or ""):
-        return PlainTextResponse(text, 500)
+        return PlainTextResponse("".join(traceback.format_exception(exc)), 500)
     return HTMLResponse(render_page(exc, request), 500)
 
 

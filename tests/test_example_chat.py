@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from examplekit import load_example
 from serverkit import Server, Servers
 from websockets.sync.client import ClientConnection, connect
 
@@ -18,7 +16,6 @@ from dualweb.testing import TestClient
 
 CHAT = "examples.chat:app"
 WAIT = 10.0
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def join(server: Server, room: str) -> ClientConnection:
@@ -63,7 +60,7 @@ def test_page_loads(servers: Servers, path: str) -> None:
 
 
 def test_page_under_both_interfaces(make_client) -> None:
-    client = make_client(load_chat().app)
+    client = make_client(load_example("chat").app)
     for path in ("/", "/rooms/attic"):
         response = client.get(path)
         assert response.status_code == 200
@@ -71,7 +68,7 @@ def test_page_under_both_interfaces(make_client) -> None:
 
 
 def test_a_room_is_forgotten_when_its_last_member_leaves() -> None:
-    chat = load_chat()
+    chat = load_example("chat")
     with TestClient(chat.app, "asgi") as client:
         with client.websocket_connect("/ws/attic") as ws:
             ws.send_text("anyone?")
@@ -80,15 +77,6 @@ def test_a_room_is_forgotten_when_its_last_member_leaves() -> None:
             assert len(chat.rooms["attic"].members) == 1
         # Leaving the block waits for the handler to end.
         assert chat.rooms == {}
-
-
-def load_chat() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("examples_chat", ROOT / "examples" / "chat.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class FakeMember:
@@ -103,7 +91,7 @@ class FakeMember:
 
 
 def test_broadcast_drops_members_whose_send_fails() -> None:
-    room = load_chat().Room()
+    room = load_example("chat").Room()
     alive = FakeMember()
     closed = FakeMember(WebSocketClosed("closed"))
     gone = FakeMember(WebSocketDisconnect(1006))

@@ -3,13 +3,11 @@ under both interfaces in-process, and served by uvicorn and gunicorn."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from examplekit import load_example
 from serverkit import Servers
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -17,7 +15,6 @@ from websockets.sync.client import connect
 from dualweb.testing import TestClient
 
 HYBRID = "examples.hybrid:app"
-ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
 WSGI_426_TEXT = "WebSocket routes need an ASGI server; this one speaks WSGI"
 UPGRADE_HEADERS = {
@@ -28,21 +25,9 @@ UPGRADE_HEADERS = {
 }
 
 
-def load_hybrid() -> ModuleType:
-    """A fresh copy of the example: its notes start empty."""
-    spec = importlib.util.spec_from_file_location(
-        "examples_hybrid", ROOT / "examples" / "hybrid.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def client(make_client):
-    return make_client(load_hybrid().app)
+    return make_client(load_example("hybrid").app)
 
 
 # -- in-process, both interfaces ---------------------------------------------------------------
@@ -101,7 +86,7 @@ def test_websocket_route_answers_http_with_426(client, interface: str) -> None:
 
 
 def test_websocket_takes_notes() -> None:
-    hybrid = load_hybrid()
+    hybrid = load_example("hybrid")
     with TestClient(hybrid.app, "asgi") as client:
         with client.websocket_connect("/ws") as ws:
             ws.send_text("  ")  # blank: ignored
