@@ -680,7 +680,7 @@ def how_to_run(peers: Json | None, servers: Json | None) -> list[str]:
         "",
         "It runs `benchmarks/bench_peers.py`, then `benchmarks/bench_servers.py`, never both "
         "at once, and writes this page, its charts and the raw results (`docs/benchmarks/`). "
-        "What each script measures, and how: [benchmarks/README.md](../benchmarks/README.md).",
+        "What each script measures, and how: `benchmarks/README.md`.",
         "",
         "This page: " + "; ".join(made) + ("; `--quick`." if any(quick) else "."),
         "",

@@ -104,10 +104,14 @@ class App:
         #: Answer a path that only misses or has an extra trailing slash with a
         #: 308 redirect to the registered form.
         self.redirect_slashes = redirect_slashes
+        #: The HTTP routes, in registration order.
         self.router = Router()
         #: WebSocket routes: matched apart, so one path may have both kinds.
         self.websocket_router = Router()
+        #: Runs sync handlers and hooks under ASGI; ``await app.thread_pool.run(func, *args)``
+        #: runs blocking code from async code.
         self.thread_pool = ThreadPool(thread_pool_size)
+        #: The path converters by name (see :meth:`add_converter`).
         self.converters: dict[str, type[Converter]] = dict(DEFAULT_CONVERTERS)
         #: Mounted apps by name (see :meth:`mount`).
         self.mounts: dict[str, Mount] = {}
@@ -227,6 +231,10 @@ class App:
         inline: bool | None = None,
         **limits: int | None,
     ) -> Route:
+        """Register ``endpoint`` for ``path`` and ``methods``: :meth:`route` without decorating.
+
+        Returns the :class:`~dualweb.routing.Route`; the keywords are :meth:`route`'s.
+        """
         if isinstance(methods, str):
             raise TypeError("methods must be a list of method names, not a str")
         route = Route(
@@ -247,21 +255,27 @@ class App:
         return route
 
     def get(self, path: str, **options: Any) -> Callable[[_F], _F]:
+        """Register the decorated function for GET requests to ``path`` (see :meth:`route`)."""
         return self.route(path, ["GET"], **options)
 
     def post(self, path: str, **options: Any) -> Callable[[_F], _F]:
+        """Register the decorated function for POST requests to ``path`` (see :meth:`route`)."""
         return self.route(path, ["POST"], **options)
 
     def put(self, path: str, **options: Any) -> Callable[[_F], _F]:
+        """Register the decorated function for PUT requests to ``path`` (see :meth:`route`)."""
         return self.route(path, ["PUT"], **options)
 
     def patch(self, path: str, **options: Any) -> Callable[[_F], _F]:
+        """Register the decorated function for PATCH requests to ``path`` (see :meth:`route`)."""
         return self.route(path, ["PATCH"], **options)
 
     def delete(self, path: str, **options: Any) -> Callable[[_F], _F]:
+        """Register the decorated function for DELETE requests to ``path`` (see :meth:`route`)."""
         return self.route(path, ["DELETE"], **options)
 
     def options(self, path: str, **options: Any) -> Callable[[_F], _F]:
+        """Register the decorated function for OPTIONS requests to ``path`` (see :meth:`route`)."""
         return self.route(path, ["OPTIONS"], **options)
 
     def static(
@@ -306,6 +320,7 @@ class App:
         name: str | None = None,
         **limits: int | None,
     ) -> Route:
+        """Register ``endpoint`` for WebSockets at ``path`` (:meth:`websocket`, undecorated)."""
         if not iscoroutinefunction(endpoint):
             raise TypeError(f"a WebSocket handler must be an async function: {endpoint!r}")
         route = Route(
@@ -402,6 +417,7 @@ class App:
         return register
 
     def add_error_handler(self, key: int | type[BaseException], handler: ErrorHandler) -> None:
+        """Register ``handler(request, exc)``: :meth:`errorhandler` without decorating."""
         if isinstance(key, int) and not 400 <= key <= 599:
             raise ValueError(f"error handlers are for 4xx and 5xx statuses, not {key}")
         self._error_handlers[key] = handler

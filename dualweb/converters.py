@@ -16,6 +16,7 @@ class Converter:
     the reverse for ``url_path_for``.
     """
 
+    #: The regular expression a placeholder of this type matches (no groups).
     regex: ClassVar[str] = "[^/]+"
     #: Among placeholders at the same position, the more specific types are
     #: tried first (``int`` before ``str``), whatever the registration order.
@@ -25,9 +26,11 @@ class Converter:
     spans_segments: ClassVar[bool] = False
 
     def to_python(self, value: str) -> Any:
+        """The handler's argument for the matched text; ValueError: the route does not match."""
         return value
 
     def to_url(self, value: Any) -> str:
+        """The path text for ``value``, percent-encoded (ValueError when it has none)."""
         return quote(str(value), safe="")
 
 

@@ -118,6 +118,7 @@ class Headers(Mapping[str, str]):
     @overload
     def get(self, name: str, /, default: str | _T) -> str | _T: ...
     def get(self, name: str, /, default: object = None) -> object:
+        """Every value of header ``name`` (any case) joined with ``","``; else ``default``."""
         index = self._index if self._index is not None else self._build_index()
         return index.get(name.lower(), default)
 

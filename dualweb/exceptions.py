@@ -29,8 +29,11 @@ class HTTPException(Exception):
             except ValueError:
                 detail = "Error"
         super().__init__(status_code, detail)
+        #: The response's status, 4xx or 5xx.
         self.status_code = status_code
+        #: The response's plain-text body.
         self.detail = detail
+        #: Headers added to the response.
         self.headers: dict[str, str] = dict(headers or {})
 
     def __str__(self) -> str:

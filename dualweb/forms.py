@@ -37,6 +37,7 @@ class FormData(MultiDict[str]):
         self, fields: Iterable[tuple[str, str]] = (), files: FormFiles | None = None
     ) -> None:
         super().__init__(fields)
+        #: The uploaded files (empty for a url-encoded form).
         self.files = files if files is not None else FormFiles()
 
 

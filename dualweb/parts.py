@@ -131,6 +131,7 @@ class Part:
         return b"".join(chunks)
 
     async def aread(self) -> bytes:
+        """:meth:`read`, for async code."""
         # __aiter__'s loop, inline: no async generator per part.
         chunks = []
         while (events := self._unread()) is not None:
@@ -146,6 +147,7 @@ class Part:
         return self._decode(self.read())
 
     async def atext(self) -> str:
+        """:meth:`text`, for async code."""
         return self._decode(await self.aread())
 
     def _decode(self, data: bytes) -> str:

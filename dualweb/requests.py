@@ -121,6 +121,7 @@ class HTTPConnection:
         path_params: dict[str, Any],
         route: Route | None,
     ) -> None:
+        #: The App serving the request.
         self.app = app
         self._source = source
         #: The method, upper-case (``"GET"``).
@@ -149,6 +150,7 @@ class HTTPConnection:
 
     @property
     def headers(self) -> Headers:
+        """The request headers (case-insensitive)."""
         try:
             return self._headers
         except AttributeError:
@@ -174,6 +176,7 @@ class HTTPConnection:
 
     @property
     def cookies(self) -> dict[str, str]:
+        """The cookies the client sent, by name."""
         try:
             return self._cookies
         except AttributeError:
@@ -191,6 +194,7 @@ class HTTPConnection:
 
     @property
     def scheme(self) -> str:
+        """``"http"`` or ``"https"`` (``"ws"`` or ``"wss"`` for a WebSocket)."""
         return self._source.scheme()
 
     @property
@@ -412,6 +416,7 @@ class Request(HTTPConnection):
         return self._body
 
     async def abody(self) -> bytes:
+        """:meth:`body`, for async code: reading never blocks the event loop."""
         try:
             return self._body
         except AttributeError:
@@ -424,6 +429,7 @@ class Request(HTTPConnection):
         return self._decode(self.body())
 
     async def atext(self) -> str:
+        """:meth:`text`, for async code: reading never blocks the event loop."""
         return self._decode(await self.abody())
 
     def json(self) -> Any:
@@ -437,6 +443,7 @@ class Request(HTTPConnection):
         return self._json
 
     async def ajson(self) -> Any:
+        """:meth:`json`, for async code: reading never blocks the event loop."""
         try:
             return self._json
         except AttributeError:
@@ -463,6 +470,7 @@ class Request(HTTPConnection):
         return self._form
 
     async def aform(self) -> FormData:
+        """:meth:`form`, for async code: reading never blocks the event loop."""
         try:
             return self._form
         except AttributeError:

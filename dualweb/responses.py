@@ -121,10 +121,15 @@ class Response:
     ``body`` may be bytes or str (encoded as UTF-8). ``media_type`` sets
     Content-Type (``charset=utf-8`` is added for text types); Content-Length
     is always set, except for statuses that have no body.
+
+    What is sent: ``status_code``, ``raw_headers`` (:attr:`headers` is a
+    view of them), ``body`` as bytes, and :attr:`stream` instead of it when
+    not None.
     """
 
     __slots__ = ("background", "body", "raw_headers", "status_code", "stream")
 
+    #: The Content-Type a subclass gives when the constructor is not told one.
     media_type: str | None = None
 
     def __init__(
@@ -196,10 +201,12 @@ class Response:
 
     @property
     def headers(self) -> MutableHeaders:
+        """The headers as a case-insensitive, mutable mapping (a view of ``raw_headers``)."""
         return MutableHeaders(self.raw_headers)
 
     @property
     def status(self) -> int:
+        """``status_code``, under a shorter name."""
         return self.status_code
 
     def add_task(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
@@ -297,11 +304,15 @@ def _collect_headers(headers: HeadersInput) -> list[tuple[str, str]]:
 
 
 class PlainTextResponse(Response):
+    """A ``text/plain; charset=utf-8`` response (what a handler's str becomes)."""
+
     __slots__ = ()
     media_type = "text/plain"
 
 
 class HTMLResponse(Response):
+    """A ``text/html; charset=utf-8`` response."""
+
     __slots__ = ()
     media_type = "text/html"
 

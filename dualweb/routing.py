@@ -56,11 +56,15 @@ class Route:
         limits: Mapping[str, int | None] | None = None,
         converters: Mapping[str, type[Converter]] = DEFAULT_CONVERTERS,
     ) -> None:
+        #: The path pattern, as registered (``/users/{user_id:int}``).
         self.path = path
+        #: The handler.
         self.endpoint = endpoint
+        #: The methods it answers, upper-case (a GET route answers HEAD too).
         self.methods = frozenset(method.upper() for method in methods)
         if not self.methods:
             raise ValueError(f"route {path!r} needs at least one method")
+        #: The name ``url_path_for`` knows it by.
         self.name = name if name is not None else getattr(endpoint, "__name__", path)
         self.is_async = iscoroutinefunction(endpoint)
         #: Whether serving it under WSGI needs an event loop (a mount of a

@@ -46,6 +46,7 @@ class Session(dict[str, Any]):
     again or set ``session.modified = True``.
     """
 
+    #: Whether the session changed, so the middleware sends a new cookie.
     modified = False
 
     def __setitem__(self, key: str, value: Any) -> None:

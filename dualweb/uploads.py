@@ -121,6 +121,7 @@ class UploadFile:
         return self._file.seek(offset, whence)
 
     def tell(self) -> int:
+        """The current position."""
         return self._file.tell()
 
     def save(self, destination: str | os.PathLike[str] | IO[bytes]) -> int:
@@ -158,11 +159,13 @@ class UploadFile:
     # In memory these run inline; a temporary file is read in the thread pool.
 
     async def aread(self, size: int = -1) -> bytes:
+        """:meth:`read`, in the thread pool when the content is in a temporary file."""
         if self._pending is None:
             return self._file.read(size)
         return await self._pool.run(self._file.read, size)
 
     async def aseek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """:meth:`seek`, in the thread pool when the content is in a temporary file."""
         if self._pending is None:
             return self._file.seek(offset, whence)
         return await self._pool.run(self._file.seek, offset, whence)
@@ -172,6 +175,7 @@ class UploadFile:
         return await self._pool.run(self.save, destination)
 
     async def aclose(self) -> None:
+        """:meth:`close`, in the thread pool when a temporary file is deleted."""
         if self._pending is None:
             self.close()
         else:

@@ -228,9 +228,11 @@ class WebSocket(HTTPConnection):
     # -- sending -------------------------------------------------------------------------
 
     async def send_text(self, text: str) -> None:
+        """Send a text message."""
         await self._send_message({"type": "websocket.send", "text": text})
 
     async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
         await self._send_message({"type": "websocket.send", "bytes": bytes(data)})
 
     async def send_json(self, data: Any, *, binary: bool = False) -> None:

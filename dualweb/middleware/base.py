@@ -32,10 +32,13 @@ class Middleware:
     that never block, as the built-in middleware does.
     """
 
+    #: Run sync hooks on the event loop under ASGI (None: the App's ``inline_sync``).
     inline: bool | None = None
 
     def before_request(self, request: Request) -> Any:
+        """Called before the handler; return None to go on, anything else to answer with it."""
         return None
 
     def after_request(self, request: Request, response: Response) -> Any:
+        """Called on every response; change it in place and return None, or return another."""
         return None

@@ -15,6 +15,7 @@ from ._lifespan import _AppLifespan, _ASGILifespan
 from ._websocket import WebSocketSession
 from ._wsgi_transport import _WSGITransport
 
+#: Which of the app's callables a TestClient calls.
 Interface = Literal["wsgi", "asgi"]
 _Client = TypeVar("_Client", bound="TestClient")
 

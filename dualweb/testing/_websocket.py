@@ -74,6 +74,7 @@ class WebSocketSession:
     def __init__(
         self, transport: _ASGITransport, scope: dict[str, Any], timeout: float | None
     ) -> None:
+        #: How long a receive waits by default, in seconds (None: forever).
         self.timeout = timeout
         #: The subprotocol and the headers the app accepted the handshake with.
         self.accepted_subprotocol: str | None = None
@@ -133,9 +134,11 @@ class WebSocketSession:
     # -- sending ---------------------------------------------------------------------
 
     def send_text(self, text: str) -> None:
+        """Send a text message to the app."""
         self._send({"type": "websocket.receive", "text": text})
 
     def send_bytes(self, data: bytes) -> None:
+        """Send a binary message to the app."""
         self._send({"type": "websocket.receive", "bytes": bytes(data)})
 
     def send_json(self, data: Any, *, binary: bool = False) -> None:
@@ -184,12 +187,14 @@ class WebSocketSession:
         return text if text is not None else bytes(message["bytes"])
 
     def receive_text(self, timeout: float | None = None) -> str:
+        """The next message, which must be text (TypeError otherwise)."""
         message = self.receive(timeout)
         if not isinstance(message, str):
             raise TypeError(f"expected a text message, got binary {message[:40]!r}")
         return message
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next message, which must be binary (TypeError otherwise)."""
         message = self.receive(timeout)
         if not isinstance(message, bytes):
             raise TypeError(f"expected a binary message, got text {message[:40]!r}")
