@@ -1,10 +1,15 @@
-"""Loading an example app as a fresh module, so that each test starts from empty state."""
+"""Loading an example app as a fresh module, so that each test starts from empty state,
+and the helpers that the tests of the examples and of WebSockets share."""
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,3 +24,49 @@ def load_example(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# -- what several tests share (the examples' and the servers') ---------------------------
+
+#: The body dualweb answers a WebSocket handshake with under WSGI (426).
+WSGI_426_TEXT = "WebSocket routes need an ASGI server; this one speaks WSGI"
+#: A WebSocket handshake's headers, sent as a plain HTTP request.
+UPGRADE_HEADERS = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
+class FakeMember:
+    """A chat room member whose sends succeed, or fail with ``error``."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.received: list[Any] = []
+
+    async def send_json(self, message: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.received.append(message)
+
+
+def read_events(response: httpx.Response, count: int, max_lines: int) -> list[list[str]]:
+    """Up to ``count`` server-sent events of an open stream, each as its lines.
+
+    A bounded read: after ``max_lines`` lines the stream is not made of the
+    expected events, and the test stops reading instead of hanging.
+    """
+    events: list[list[str]] = []
+    current: list[str] = []
+    for line in itertools.islice(response.iter_lines(), max_lines):
+        if line:
+            current.append(line)
+            continue
+        if current:
+            events.append(current)
+        current = []
+        if len(events) == count:
+            break
+    return events

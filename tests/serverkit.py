@@ -107,7 +107,12 @@ def spawn_server(name: str, app: str, log_dir: Path, *options: str) -> Server:
     """Start server ``name`` without waiting for it; ``options`` go before the app argument."""
     port = free_port()
     *argv, app_argument = (arg.format(app=app, port=port) for arg in SERVERS[name])
-    argv = [sys.executable, "-m", *argv, *options, app_argument]
+    return spawn_command(name, app, [*argv, *options, app_argument], port, log_dir)
+
+
+def spawn_command(name: str, app: str, argv: list[str], port: int, log_dir: Path) -> Server:
+    """Start ``python -m`` + ``argv``, a server of ``app`` on ``port``, without waiting for it."""
+    argv = [sys.executable, "-m", *argv]
     log_path = log_dir / f"{name}-{app.split(':')[0]}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

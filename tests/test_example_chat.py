@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from examplekit import load_example
+from examplekit import FakeMember, load_example
 from serverkit import Server, Servers
 from websockets.sync.client import ClientConnection, connect
 
@@ -77,17 +77,6 @@ def test_a_room_is_forgotten_when_its_last_member_leaves() -> None:
             assert len(chat.rooms["attic"].members) == 1
         # Leaving the block waits for the handler to end.
         assert chat.rooms == {}
-
-
-class FakeMember:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-        self.received: list[Any] = []
-
-    async def send_json(self, message: Any) -> None:
-        if self.error is not None:
-            raise self.error
-        self.received.append(message)
 
 
 def test_broadcast_drops_members_whose_send_fails() -> None:

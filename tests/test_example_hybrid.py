@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from examplekit import load_example
+from examplekit import UPGRADE_HEADERS, WSGI_426_TEXT, load_example
 from serverkit import Servers
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -16,13 +16,6 @@ from dualweb.testing import TestClient
 
 HYBRID = "examples.hybrid:app"
 WAIT = 10.0
-WSGI_426_TEXT = "WebSocket routes need an ASGI server; this one speaks WSGI"
-UPGRADE_HEADERS = {
-    "Upgrade": "websocket",
-    "Connection": "Upgrade",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version": "13",
-}
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import hashlib
 import html
-import itertools
 import json
 import re
 import sys
@@ -19,9 +18,14 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
-from examplekit import load_example
+from examplekit import (
+    UPGRADE_HEADERS,
+    WSGI_426_TEXT,
+    FakeMember,
+    load_example,
+    read_events,
+)
 from serverkit import Server, Servers
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -33,13 +37,6 @@ WAIT = 10.0
 MAX_FILE_SIZE = 5 * 1024 * 1024
 PAGES = ["/", "/upload", "/chat", "/clock", "/routes", "/legacy/", "/legacy/hello/world"]
 TIME = re.compile(r"\d\d:\d\d:\d\d")
-WSGI_426_TEXT = "WebSocket routes need an ASGI server; this one speaks WSGI"
-UPGRADE_HEADERS = {
-    "Upgrade": "websocket",
-    "Connection": "Upgrade",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version": "13",
-}
 EMPTY_FILE_INPUT = (
     b"--XyZ\r\n"
     b'Content-Disposition: form-data; name="file"; filename=""\r\n'
@@ -345,17 +342,6 @@ def test_chat_refuses_messages_over_4_kib(asgi_client, showcase: ModuleType) -> 
     assert showcase.room.members == set()
 
 
-class FakeMember:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-        self.received: list[Any] = []
-
-    async def send_json(self, message: Any) -> None:
-        if self.error is not None:
-            raise self.error
-        self.received.append(message)
-
-
 def test_broadcast_drops_members_whose_send_fails(showcase: ModuleType) -> None:
     room = showcase.Room()
     alive = FakeMember()
@@ -368,22 +354,6 @@ def test_broadcast_drops_members_whose_send_fails(showcase: ModuleType) -> None:
 
 
 # -- the clock -------------------------------------------------------------------------------
-
-
-def read_events(response: httpx.Response, count: int) -> list[list[str]]:
-    """Up to ``count`` events of a stream, each as its lines (a bounded read)."""
-    events: list[list[str]] = []
-    current: list[str] = []
-    for line in itertools.islice(response.iter_lines(), MAX_LINES):
-        if line:
-            current.append(line)
-            continue
-        if current:
-            events.append(current)
-        current = []
-        if len(events) == count:
-            break
-    return events
 
 
 def assert_ticks(events: list[list[str]], first_id: int, retry: int) -> None:
@@ -404,7 +374,7 @@ def test_clock_ticks(client, interface: str) -> None:
     with client.stream("GET", "/clock/events") as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
-        events = read_events(response, 3)
+        events = read_events(response, 3, MAX_LINES)
     # TICK_SECONDS is 0.02 in these tests: retry is 20 ms.
     assert_ticks(events, first_id=1, retry=20)
     if interface == "wsgi":
@@ -422,7 +392,7 @@ def test_clock_ticks(client, interface: str) -> None:
 def test_clock_resumes_after_the_last_event_id(client, last_event_id: str, first_id: int) -> None:
     headers = {"Last-Event-ID": last_event_id}
     with client.stream("GET", "/clock/events", headers=headers) as response:
-        events = read_events(response, 1)
+        events = read_events(response, 1, MAX_LINES)
     assert len(events) == 1
     assert_ticks(events, first_id=first_id, retry=20)
 
@@ -526,7 +496,7 @@ def test_served_through_asgi(servers: Servers, name: str) -> None:
             assert (event["type"], event["message"]["text"]) == ("message", text)
     with server.client() as client, client.stream("GET", "/clock/events") as response:
         # Real time: the second tick comes a second after the first.
-        events = read_events(response, 2)
+        events = read_events(response, 2, MAX_LINES)
     assert len(events) == 2
     assert_ticks(events, first_id=1, retry=1000)
     assert "Traceback" not in server.log(), server.describe()
@@ -542,7 +512,7 @@ def test_served_by_gunicorn_sync_worker(servers: Servers) -> None:
         assert "so the chat is off" in client.get("/chat").text
         # One tick, and the response ends: the only worker is free again.
         with client.stream("GET", "/clock/events", headers={"Last-Event-ID": "7"}) as response:
-            events = read_events(response, 2)
+            events = read_events(response, 2, MAX_LINES)
         assert len(events) == 1
         assert_ticks(events, first_id=8, retry=1000)
         assert client.get("/").status_code == 200

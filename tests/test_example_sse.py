@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from types import ModuleType
 
-import httpx
 import pytest
-from examplekit import load_example
+from examplekit import load_example, read_events
 from serverkit import Servers
 
 SSE = "examples.sse:app"
@@ -23,21 +21,6 @@ def sse() -> ModuleType:
     module = load_example("sse")
     module.TICK_SECONDS = 0.02  # the same clock, faster
     return module
-
-
-def read_events(response: httpx.Response, count: int) -> list[list[str]]:
-    """The first ``count`` events of an open stream, each as its lines (a bounded read)."""
-    events: list[list[str]] = []
-    current: list[str] = []
-    for line in itertools.islice(response.iter_lines(), MAX_LINES):
-        if line:
-            current.append(line)
-            continue
-        events.append(current)
-        current = []
-        if len(events) == count:
-            break
-    return events
 
 
 def assert_ticks(events: list[list[str]], first_id: int) -> None:
@@ -64,7 +47,7 @@ def test_clock_streams_tick_events(make_client, sse: ModuleType) -> None:
         assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
         assert response.headers["cache-control"] == "no-store"
         assert "content-length" not in response.headers
-        events = read_events(response, 2)
+        events = read_events(response, 2, MAX_LINES)
     assert_ticks(events, first_id=1)
     # Leaving the stream early closed it; the app goes on serving.
     assert client.get("/").status_code == 200
@@ -80,7 +63,7 @@ def test_reconnecting_client_resumes_after_its_last_event(
     client = make_client(sse.app)
     headers = {"Last-Event-ID": last_event_id}
     with client.stream("GET", "/clock", headers=headers) as response:
-        assert_ticks(read_events(response, 2), first_id=first_id)
+        assert_ticks(read_events(response, 2, MAX_LINES), first_id=first_id)
 
 
 @pytest.mark.servers
@@ -91,5 +74,5 @@ def test_served_by_uvicorn(servers: Servers) -> None:
         with client.stream("GET", "/clock") as response:
             assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
             # The second tick comes a second after the first: real time, real server.
-            assert_ticks(read_events(response, 2), first_id=1)
+            assert_ticks(read_events(response, 2, MAX_LINES), first_id=1)
     assert "Traceback" not in server.log(), server.describe()

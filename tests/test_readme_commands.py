@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from serverkit import HOST, Server, free_port, server_env, stop_server, wait_until_answering
+from serverkit import HOST, free_port, spawn_command, stop_server, wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -126,21 +125,7 @@ def test_the_first_command_serves_the_showcase_on_loopback(tmp_path: Path) -> No
     # The command as written, but on a free port: 8000 may be taken here.
     port = free_port()
     argv[argv.index("--port") + 1] = str(port)
-    argv = [sys.executable, "-m", *argv]
-    log_path = tmp_path / "readme-server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=server_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(
-        "uvicorn", "examples.showcase:app", argv, f"http://{HOST}:{port}", process, log_path
-    )
+    server = spawn_command("uvicorn", "examples.showcase:app", argv, port, tmp_path)
     try:
         wait_until_answering(server)
         with server.client() as client:

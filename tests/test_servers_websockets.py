@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from examplekit import UPGRADE_HEADERS, WSGI_426_TEXT
 from serverkit import HOST, Server, Servers
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -48,14 +49,6 @@ LATE_SEND: dict[str, dict[str, Any]] = {
 # Whether the server sends the headers given with websocket.accept.
 SENDS_ACCEPT_HEADERS = {"uvicorn": True, "gunicorn-asgi": True, "granian-asgi": False}
 ASGI_426_TEXT = "This path takes WebSocket connections only"
-WSGI_426_TEXT = "WebSocket routes need an ASGI server; this one speaks WSGI"
-# A handshake request's own headers (RFC 6455 §4.1).
-UPGRADE_HEADERS = {
-    "Upgrade": "websocket",
-    "Connection": "Upgrade",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version": "13",
-}
 
 
 def ws_url(server: Server, path: str) -> str:
