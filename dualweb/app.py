@@ -115,6 +115,9 @@ class App:
         self.converters: dict[str, type[Converter]] = dict(DEFAULT_CONVERTERS)
         #: Mounted apps by name (see :meth:`mount`).
         self.mounts: dict[str, Mount] = {}
+        #: The prefixes this App is mounted at with ``interface="wsgi"``, where
+        #: a WebSocket route added later could never be served.
+        self._wsgi_mount_prefixes: list[str] = []
         self._error_handlers: dict[int | type[BaseException], ErrorHandler] = {}
         #: Whether any error handler is async, so WSGI knows it may need a loop.
         self._async_error_handlers = False
@@ -323,6 +326,12 @@ class App:
         """Register ``endpoint`` for WebSockets at ``path`` (:meth:`websocket`, undecorated)."""
         if not iscoroutinefunction(endpoint):
             raise TypeError(f"a WebSocket handler must be an async function: {endpoint!r}")
+        if self._wsgi_mount_prefixes:
+            prefixes = ", ".join(repr(prefix) for prefix in self._wsgi_mount_prefixes)
+            raise ValueError(
+                f"cannot add the WebSocket route {path!r}: this App is mounted with "
+                f"interface='wsgi' at {prefixes}, and WSGI cannot serve WebSockets"
+            )
         route = Route(
             path, endpoint, methods=["GET"], name=name, limits=limits, converters=self.converters
         )
@@ -367,6 +376,8 @@ class App:
                 f"serve its WebSocket routes ({paths}); leave interface= out to serve "
                 "them under ASGI"
             )
+        if is_dualweb and kind == "wsgi":
+            app._wsgi_mount_prefixes.append(prefix)
         default_name = prefix.strip("/") or None
         mount = Mount(
             prefix, app, name=name or default_name, interface=kind or "", is_dualweb=is_dualweb

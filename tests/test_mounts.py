@@ -2202,3 +2202,31 @@ def test_an_app_with_websockets_mounted_as_wsgi_is_refused_at_mount_time(make_cl
     # Without interface= the same App mounts, sockets and all.
     outer.mount("/inner", inner)
     assert make_client(outer).get("/inner/page").text == "page"
+
+
+def test_a_websocket_route_added_after_a_wsgi_mount_is_refused(make_client):
+    inner = App()
+
+    @inner.get("/page")
+    def page(request):
+        return "page"
+
+    outer = App()
+    outer.mount("/inner", inner, interface="wsgi")
+
+    async def chat(socket):
+        await socket.accept()
+
+    with pytest.raises(ValueError, match=r"'/chat'.*interface='wsgi' at '/inner'"):
+        inner.add_websocket_route("/chat", chat)
+    assert inner.websocket_router.routes == []
+    # The HTTP side goes on, and so do HTTP routes added later.
+    inner.add_route("/later", page)
+    client = make_client(outer)
+    assert client.get("/inner/page").text == "page"
+    assert client.get("/inner/later").text == "page"
+    # An App mounted without interface= keeps taking WebSocket routes.
+    other = App()
+    outer.mount("/other", other)
+    other.add_websocket_route("/chat", chat)
+    assert [route.path for route in other.websocket_router.routes] == ["/chat"]
