@@ -9,6 +9,7 @@ from .files import FileResponse
 from .forms import FormData, FormFiles
 from .middleware import Middleware
 from .parts import Part
+from .redirects import is_safe_url, safe_redirect
 from .requests import ClientDisconnect, Request
 from .responses import (
     HTMLResponse,
@@ -60,4 +61,6 @@ __all__ = [
     "WebSocketClosed",
     "WebSocketDisconnect",
     "abort",
+    "is_safe_url",
+    "safe_redirect",
 ]

@@ -141,10 +141,13 @@ def _encode_chunks(
             yield chunk.encode() if isinstance(chunk, str) else chunk
     except Exception:
         # The headers are out: all that is left is to drop the connection,
-        # which the server does when the error reaches it, so the client can
-        # tell the body is truncated. (The server logs it as well.)
+        # which the server does when an error reaches it, so the client can
+        # tell the body is truncated. The server logs what reaches it too:
+        # a short StreamAborted, not the body's error a second time.
         logger.exception("Exception in the streamed body of %s %s", request.method, request.path)
-        raise
+        raise StreamAborted(
+            f"the streamed body of {request.method} {request.path} failed"
+        ) from None
     finally:
         try:
             _close(chunks)
@@ -254,6 +257,23 @@ class _Finish:
             self.request._release()
 
 
+class StreamAborted(Exception):
+    """Raised to the WSGI server when a streamed body failed, once dualweb has logged why.
+
+    PEP 3333 gives an application one way to have the connection dropped:
+    raise from the iterable.
+    """
+
+
+def _read(stream: Any, size: int) -> bytes:
+    try:
+        return stream.read(size)  # type: ignore[no-any-return]
+    except OSError:
+        # The socket under wsgi.input failed (reset by the client, timed
+        # out): the body will not come, as when it ends early.
+        raise ClientDisconnect() from None
+
+
 def _close(chunks: object) -> None:
     close = getattr(chunks, "close", None)
     if close is not None:
@@ -314,14 +334,14 @@ class WSGISource:
         if declared and declared.isdigit():
             remaining = int(declared)
             while remaining > 0:
-                chunk = stream.read(min(_CHUNK_SIZE, remaining))
+                chunk = _read(stream, min(_CHUNK_SIZE, remaining))
                 if not chunk:
                     raise ClientDisconnect()
                 remaining -= len(chunk)
                 yield chunk
         elif self.environ.get("wsgi.input_terminated"):
             # The server de-chunked the body and marks its end with EOF.
-            while chunk := stream.read(_CHUNK_SIZE):
+            while chunk := _read(stream, _CHUNK_SIZE):
                 yield chunk
         # PEP 3333: without Content-Length the application must not read.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -74,7 +75,10 @@ class FloatConverter(Converter):
         number = float(value)
         if number < 0 or number != number or number in (float("inf"), float("-inf")):
             raise ValueError(f"a float path parameter must be finite and >= 0: {number}")
-        return repr(number)
+        # Positional notation, which the regex matches: repr() gives 1e+16,
+        # 1e-05 and -0.0, whose paths would not match the route. The digits
+        # are repr()'s, so the path converts back to the same float.
+        return format(Decimal(repr(number + 0.0)), "f")
 
 
 class PathConverter(Converter):

@@ -9,13 +9,12 @@ to a WebSocket route gets 426 (see ``App._resolve``).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import HTTPException
-from .requests import HTTPConnection
+from .requests import HTTPConnection, parse_json
 from .responses import PlainTextResponse, Response, dump_json
 
 if TYPE_CHECKING:
@@ -209,8 +208,9 @@ class WebSocket(HTTPConnection):
         """The next message (text or binary) parsed as JSON; invalid JSON closes with 1007."""
         message = await self.receive()
         try:
-            return json.loads(message)
-        except (ValueError, RecursionError):
+            # As strict as request.json(): what it gives can be sent back.
+            return parse_json(message)
+        except HTTPException:
             await self._close_over(INVALID_PAYLOAD, "invalid JSON")
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:

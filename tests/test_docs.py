@@ -61,6 +61,8 @@ EXPECTED_PAGES = {
     "mounting.md",
     "benchmarks.md",
     "cli.md",
+    "fuzzing.md",
+    "security.md",
     "why.md",
     "quickstart.md",
     "tutorial.md",
