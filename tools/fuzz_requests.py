@@ -256,7 +256,11 @@ def build_app() -> App:
     crashes = _Crashes()
     app.add_error_handler(500, server_error)
     app.state.crashes = crashes
-    logging.getLogger("dualweb").addHandler(crashes)
+    # One App's collector at a time: the tests build several Apps in one process.
+    logger = logging.getLogger("dualweb")
+    for handler in [handler for handler in logger.handlers if isinstance(handler, _Crashes)]:
+        logger.removeHandler(handler)
+    logger.addHandler(crashes)
     return app
 
 
@@ -738,13 +742,18 @@ def main(argv: list[str]) -> None:  # pragma: no cover - run by hand
         )
         return
     args = [arg for arg in argv if arg != "--random"]
-    if not any(not arg.startswith("-") for arg in args[1:]):
+    given = [arg for arg in args[1:] if not arg.startswith("-")]
+    if not given:
         # No corpus directory given: start from the seeds in a fresh one.
         corpus = Path(tempfile.mkdtemp(prefix="dualweb-fuzz-"))
-        for index, data in enumerate(seed_inputs()):
-            (corpus / f"seed-{index:03d}").write_bytes(data)
         print(f"corpus: {corpus}", file=sys.stderr)
         args.append(str(corpus))
+    else:
+        corpus = Path(given[0])
+    if corpus.is_dir() and not any(corpus.iterdir()):
+        # An empty corpus (or a new one) starts from the seeds, not from nothing.
+        for index, data in enumerate(seed_inputs()):
+            (corpus / f"seed-{index:03d}").write_bytes(data)
     atheris.Setup(args, test_one_input)
     atheris.Fuzz()
 
