@@ -54,16 +54,21 @@ def raw_request(
     data = b"\r\n".join(lines) + b"\r\n\r\n"
     with socket.create_connection((HOST, port_of(server)), timeout=REQUEST_TIMEOUT) as sock:
         sock.sendall(data)
-        received = bytearray()
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            received += chunk
-    return parse_response(bytes(received))
+        return parse_response(receive_all(sock))
+
+
+def receive_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (or resets) the connection."""
+    received = bytearray()
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    return bytes(received)
 
 
 def parse_response(data: bytes) -> RawResponse:

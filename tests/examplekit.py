@@ -1,10 +1,11 @@
-"""Loading an example app as a fresh module, so that each test starts from empty state,
-and the helpers that the tests of the examples and of WebSockets share."""
+"""Loading an example app (or a tool script) as a fresh module, so that each test starts
+from empty state, and the helpers that the tests of the examples and of WebSockets share."""
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,23 @@ def load_example(name: str) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_tool(name: str) -> ModuleType:
+    """``tools/<name>.py`` as the module ``name`` (tools/ is not a package).
+
+    Registered in ``sys.modules`` first, as an import would: its dataclasses
+    look their module up there. Loaded once, whichever test file asks first.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 

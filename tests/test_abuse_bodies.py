@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from abusekit import assert_no_leak, parse_response, port_of, rss_kib
+from abusekit import assert_no_leak, parse_response, port_of, receive_all, rss_kib
 from server_apps.abuse_app import BIG_BODY, app
 from serverkit import HOST, REQUEST_TIMEOUT, Server, Servers
 
@@ -598,16 +598,8 @@ def post_raw(server: Server, path: str, case: Case) -> tuple[int, bytes]:
         # A server may answer (and close) before it read the whole body.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(case.body)
-        received = bytearray()
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            received += chunk
-    response = parse_response(bytes(received))
+        received = receive_all(sock)
+    response = parse_response(received)
     return response.status, response.body
 
 

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
+from examplekit import load_tool
 
 from dualweb import App, Request
 
-
-def _load() -> Any:
-    path = Path(__file__).resolve().parent.parent / "tools" / "fuzz_requests.py"
-    spec = importlib.util.spec_from_file_location("fuzz_requests", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fuzz_requests", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load()
+fuzz = load_tool("fuzz_requests")
 SEEDS = fuzz.seed_requests()
 
 

@@ -7,10 +7,7 @@ docs/fuzzing.md, which also covers the fuzz target in tools/).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 from wsgiref.validate import validator
@@ -18,6 +15,7 @@ from wsgiref.validate import validator
 import httpx
 import pytest
 from blockbuster import blockbuster_ctx
+from examplekit import load_tool
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -38,18 +36,7 @@ def _settings(examples: int) -> settings:
     )
 
 
-def _load_fuzz_target() -> Any:
-    path = Path(__file__).resolve().parent.parent / "tools" / "fuzz_requests.py"
-    spec = importlib.util.spec_from_file_location("fuzz_requests", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fuzz_requests", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_target()
+fuzz = load_tool("fuzz_requests")
 
 # Text a URL can carry: any character but lone surrogates (no UTF-8 for them).
 TEXT = st.characters(exclude_categories=("Cs",))
