@@ -20,7 +20,8 @@ from typing import IO, Any
 import httpx
 import pytest
 from blockbuster import blockbuster_ctx
-from rawwsgi import run_wsgi
+from rawasgi import http_scope, run_asgi
+from rawwsgi import http_environ, run_wsgi
 from server_apps.faults_app import FAULTS, SPOOL_THRESHOLD, make_app
 
 from dualweb import App
@@ -190,25 +191,14 @@ class BrokenInput(io.RawIOBase):
 
 def call_wsgi(app: App, path: str, reset: bool) -> tuple[int, bytes]:
     content_type, body = BODIES[path]
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "CONTENT_TYPE": content_type,
+    environ = http_environ(
+        path,
+        method="POST",
+        body=BrokenInput(body[: len(body) * 2 // 3], reset),
+        CONTENT_TYPE=content_type,
         # The whole body announced, half of it sent.
-        "CONTENT_LENGTH": str(len(body)),
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": BrokenInput(body[: len(body) * 2 // 3], reset),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+        CONTENT_LENGTH=str(len(body)),
+    )
     status, _, answer = run_wsgi(app, environ)
     return status, answer
 
@@ -217,7 +207,6 @@ async def call_asgi(app: App, path: str) -> tuple[int, bytes]:
     content_type, body = BODIES[path]
     half = body[: len(body) * 2 // 3]
     chunks = iter([half[i : i + CHUNK] for i in range(0, len(half), CHUNK)])
-    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         chunk = next(chunks, None)
@@ -225,30 +214,12 @@ async def call_asgi(app: App, path: str) -> tuple[int, bytes]:
             return {"type": "http.disconnect"}
         return {"type": "http.request", "body": chunk, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await app(scope, receive, send)
-    [start, *rest] = sent
-    return start["status"], b"".join(message.get("body", b"") for message in rest)
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return await run_asgi(app, http_scope(path, method="POST", headers=headers), receive)
 
 
 @pytest.fixture
@@ -308,28 +279,11 @@ def test_blocking_sync_handler_leaves_the_event_loop_free() -> None:
         return "fast"
 
     async def get(path: str) -> tuple[int, bytes]:
-        sent: list[dict[str, Any]] = []
-
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"testserver")],
-        }
-        await app(scope, receive, send)
-        return sent[0]["status"], sent[1]["body"]
+        scope = http_scope(path, headers=[(b"host", b"testserver")])
+        return await run_asgi(app, scope, receive)
 
     async def scenario() -> tuple[tuple[int, bytes], list[tuple[int, bytes]], bool]:
         slow = asyncio.ensure_future(get("/block"))

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from blockbuster import blockbuster_ctx
-from rawwsgi import run_wsgi
+from rawwsgi import http_environ, run_wsgi
 
 from dualweb import App, PlainTextResponse
 from dualweb.staticfiles import StaticFiles
@@ -323,23 +322,13 @@ def raw_get(
 def _raw_wsgi(
     app: App, path: str, root_path: str, query: str
 ) -> tuple[int, dict[str, str], bytes]:
-    environ = {
-        "REQUEST_METHOD": "GET",
+    environ = http_environ(
         # PEP 3333: native strings holding the bytes as latin-1.
-        "PATH_INFO": path.encode("utf-8", "surrogateescape").decode("latin-1"),
-        "SCRIPT_NAME": root_path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "test",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+        path.encode("utf-8", "surrogateescape").decode("latin-1"),
+        SCRIPT_NAME=root_path,
+        QUERY_STRING=query,
+        SERVER_NAME="test",
+    )
     status, headers, body = run_wsgi(app, environ)
     return status, {k.lower(): v for k, v in headers}, body
 

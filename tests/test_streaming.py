@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from rawasgi import http_scope
 
 from dualweb import App, StreamingResponse
 from dualweb.sse import EventSourceResponse, ServerSentEvent, encode_event
@@ -209,20 +210,7 @@ class Conversation:
         self.chunk_arrived = asyncio.Event()
 
     def scope(self, path: str) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": self.headers,
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 5000),
-        }
+        return http_scope(path, headers=self.headers)
 
     async def receive(self) -> dict[str, Any]:
         if not self.body_sent:

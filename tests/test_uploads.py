@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 from blockbuster import blockbuster_ctx
-from rawwsgi import run_wsgi
+from rawasgi import http_scope, run_asgi
+from rawwsgi import http_environ, run_wsgi
 
 from dualweb import App, HTTPException
 from dualweb import _multipart as multipart_module
@@ -159,23 +160,12 @@ def call(
 def _call_wsgi(
     app: App, path: str, chunks: Iterable[bytes], headers: dict[str, str], disconnect: bool
 ) -> tuple[int, bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": ChunkedInput(iter(chunks)),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.input_terminated": not disconnect,
-    }
+    environ = http_environ(
+        path,
+        method="POST",
+        body=ChunkedInput(iter(chunks)),
+        **{"wsgi.input_terminated": not disconnect},
+    )
     for name, value in headers.items():
         key = name.upper().replace("-", "_")
         environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
@@ -190,7 +180,6 @@ async def _call_asgi(
     app: App, path: str, chunks: Iterable[bytes], headers: dict[str, str], disconnect: bool
 ) -> tuple[int, bytes]:
     iterator = iter(chunks)
-    sent: list[dict[str, Any]] = []
     ended = False
 
     async def receive() -> dict[str, Any]:
@@ -205,26 +194,8 @@ async def _call_asgi(
             return {"type": "http.request", "body": b"", "more_body": False}
         return {"type": "http.request", "body": chunk, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "server": ("testserver", 80),
-        "client": ("127.0.0.1", 5000),
-    }
-    await app.asgi(scope, receive, send)
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent[0]["status"], body
+    headers_list = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return await run_asgi(app, http_scope(path, method="POST", headers=headers_list), receive)
 
 
 def pieces(data: bytes, size: int) -> Iterator[bytes]:
