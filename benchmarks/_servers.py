@@ -145,11 +145,15 @@ def start_wrk(
     body: Path | None = None,
     content_type: str | None = None,
     cpu: int | None = CLIENT_CPU,
+    script: Path = WRK_SCRIPT,
+    timeout: int | None = None,
 ) -> subprocess.Popen[str]:
     """Start one wrk thread with ``connections`` connections on ``url`` for ``duration``
     seconds, pinned to ``cpu`` (None: not pinned); read its figures with :func:`wrk_result`.
 
-    ``body``: a file whose bytes are sent as the body of every request."""
+    ``body``: a file whose bytes are sent as the body of every request. ``script``:
+    another Lua script (which reports its own way); ``timeout``: seconds after which
+    an answer counts as a timeout error (wrk's default: 2)."""
     env = {
         **os.environ,
         "WRK_METHOD": method,
@@ -158,7 +162,8 @@ def start_wrk(
     }
     command = [
         *("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"),
-        *("-s", str(WRK_SCRIPT), url),
+        *(() if timeout is None else (f"--timeout={timeout}s",)),
+        *("-s", str(script), url),
     ]
     return subprocess.Popen(
         command,

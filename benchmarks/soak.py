@@ -60,9 +60,9 @@ from _servers import (
     ROOT,
     Server,
     _children,
-    pin_to,
     server_and_client_cpus,
     start,
+    start_wrk,
     status_kib,
     stop,
     version,
@@ -92,20 +92,6 @@ MB = 1024 * 1024
 
 
 # -- the HTTP load: wrk ---------------------------------------------------------------------
-
-
-def start_wrk(url: str, connections: int, duration: int, cpu: int | None) -> subprocess.Popen[str]:
-    command = [
-        *("wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"--timeout={WRK_TIMEOUT}s"),
-        *("-s", str(WRK_SCRIPT), url),
-    ]
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=None if cpu is None else pin_to(cpu),
-    )
 
 
 def wrk_figures(process: subprocess.Popen[str], duration: int) -> dict[str, Any]:
@@ -272,7 +258,14 @@ def soak(name: str, options: argparse.Namespace, log_dir: Path) -> Run:
         ws_url = f"ws://{HOST}:{server.port}/ws" if interface == "ASGI" else None
         check_answers(server, ws_url)
         url = f"http://{HOST}:{server.port}"
-        wrk = start_wrk(url, http_connections, options.duration, options.client_cpu)
+        wrk = start_wrk(
+            url,
+            http_connections,
+            options.duration,
+            cpu=options.client_cpu,
+            script=WRK_SCRIPT,
+            timeout=WRK_TIMEOUT,
+        )
         try:
             load, readings, start_kib, started = asyncio.run(
                 drive(server, options, ws_url, ws_connections)
